@@ -1,0 +1,50 @@
+"""The ``graphtools`` command line: one click command per verb, each thin over one library call."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from graphtools import __version__
+from graphtools.errors import GraphtoolsError
+
+
+class _Group(click.Group):
+    """Turns library errors into one ``error: ...`` line and exit status 1, never a traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except GraphtoolsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        except MemoryError:
+            click.echo("error: out of memory", err=True)
+            ctx.exit(1)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # a bug of ours: still one line, the traceback on request
+            if os.environ.get("GRAPHTOOLS_DEBUG"):
+                raise
+            click.echo(
+                f"error: internal error ({type(exc).__name__}: {exc}); "
+                "set GRAPHTOOLS_DEBUG=1 for the traceback and please report it",
+                err=True,
+            )
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="graphtools")
+def main():
+    """Expander analysis of recurrent neural network layers."""
+
+
+from .analyze import analyze  # noqa: E402  (commands register after the group exists)
+
+main.add_command(analyze)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+"""``graphtools analyze``: expander measures of every weight matrix of a checkpoint."""
+
+from __future__ import annotations
+
+import click
+
+from graphtools.analysis import analyze_checkpoint
+from graphtools.atomic import write_atomic
+from graphtools.render import FORMATS, RENDERERS
+
+
+@click.command()
+@click.argument("path", type=click.Path(dir_okay=True, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="table for people, json (the machine contract) or csv.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
+              help="Write the report to FILE (atomically) instead of standard output.")
+@click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
+@click.option("--method", type=click.Choice(["auto", "dense", "sparse"]), default="auto", show_default=True,
+              help="Singular values by LAPACK (dense), ARPACK (sparse), or by size (auto).")
+def analyze(path, fmt, output, gates, method):
+    """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
+    (.npz, .npy or .safetensors; PyTorch or Keras naming)."""
+    report = analyze_checkpoint(path, gates=gates, method=method)
+    text = RENDERERS[fmt](report)
+    if output:
+        write_atomic(output, text)
+    else:
+        click.echo(text, nl=False)

@@ -1,0 +1,179 @@
+"""Load checkpoints into a plain ``name -> numpy array`` state, safely.
+
+Supported: ``.npz`` state dicts (``numpy.savez``; read member by member with
+``allow_pickle=False`` semantics), a single ``.npy`` array, and
+``.safetensors`` (see :mod:`graphtools.safetensors`).  Nothing is ever
+unpickled: a PyTorch ``.pt`` pickle is recognised and refused with a hint.
+
+Every array header is checked against the bytes the archive really holds
+before the array is allocated, so memory stays bounded by the file
+(deflate expands at most 1032:1, and a member claiming more is refused).
+Floating tensors must be finite; the offending tensor is named otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import struct
+import zipfile
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphtools.errors import GraphtoolsError
+from graphtools.safetensors import load_safetensors
+
+#: Key under which graphtools' own checkpoints keep a JSON string of metadata.
+META_KEY = "graphtools.meta"
+
+#: Deflate cannot expand data by more than about 1032:1.
+_MAX_DEFLATE_RATIO = 1032
+
+
+@dataclass
+class Checkpoint:
+    """The tensors of a checkpoint file, in file order, and what the file says about itself."""
+
+    path: str
+    format: str  # "npz" | "npy" | "safetensors"
+    tensors: dict[str, np.ndarray]
+    metadata: dict[str, str] = field(default_factory=dict)
+
+
+def _sniff(path: str) -> str:
+    with open(path, "rb") as handle:
+        head = handle.read(16)
+    ext = os.path.splitext(path)[1].lower()
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
+        return "npz"
+    if head.startswith(b"\x93NUMPY"):
+        return "npy"
+    if head[:1] == b"\x80" and ext in (".pt", ".pth", ".pkl", ".bin", ".ckpt"):
+        raise GraphtoolsError(
+            f"{path}: this is a Python pickle; graphtools never unpickles. "
+            "Save the state dict with safetensors or numpy.savez instead"
+        )
+    if ext == ".safetensors" or (len(head) > 8 and head[8:9] == b"{"):
+        return "safetensors"
+    if ext == ".npz":
+        return "npz"
+    raise GraphtoolsError(
+        f"{path}: unrecognised checkpoint format (expected .npz, .npy or .safetensors)"
+    )
+
+
+def _read_npy_header(handle) -> tuple[tuple[int, ...], bool, np.dtype]:
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        return np.lib.format.read_array_header_1_0(handle)
+    if version == (2, 0):
+        return np.lib.format.read_array_header_2_0(handle)
+    return np.lib.format._read_array_header(handle, version)  # version 3.0: utf-8 field names
+
+
+def _check_dtype(path: str, key: str, dtype: np.dtype) -> None:
+    if dtype.hasobject:
+        raise GraphtoolsError(
+            f"{path}: array {key!r} holds Python objects (pickled data), which graphtools never loads"
+        )
+    if dtype.kind == "c":
+        raise GraphtoolsError(f"{path}: array {key!r} is complex ({dtype}); weights must be real")
+    if dtype.kind not in "biuf" and not (key == META_KEY and dtype.kind == "U"):
+        raise GraphtoolsError(f"{path}: array {key!r} has non-numeric dtype {dtype}")
+
+
+def _read_npy_stream(path: str, key: str, handle, available: int) -> np.ndarray:
+    """Read one .npy stream whose data part must be exactly ``available`` bytes after the header."""
+    shape, fortran, dtype = _read_npy_header(handle)
+    _check_dtype(path, key, dtype)
+    nbytes = math.prod(shape) * dtype.itemsize
+    header_len = handle.tell()
+    if nbytes != available - header_len:
+        raise GraphtoolsError(
+            f"{path}: array {key!r} is truncated or corrupt: its header claims {nbytes} bytes "
+            f"of data but the file holds {available - header_len}"
+        )
+    data = bytearray(handle.read(nbytes))
+    if len(data) != nbytes:
+        raise GraphtoolsError(f"{path}: array {key!r} is truncated")
+    arr = np.frombuffer(data, dtype=dtype)
+    return arr.reshape(shape, order="F" if fortran else "C")
+
+
+def _load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        raise GraphtoolsError(f"{path}: not a valid .npz (zip) archive") from None
+    tensors: dict[str, np.ndarray] = {}
+    with archive:
+        infos = archive.infolist()
+        if any(i.filename.endswith("data.pkl") for i in infos):
+            raise GraphtoolsError(
+                f"{path}: this is a PyTorch pickle checkpoint; graphtools never unpickles. "
+                "Save the state dict with safetensors or numpy.savez instead"
+            )
+        for info in infos:
+            if not info.filename.endswith(".npy"):
+                raise GraphtoolsError(f"{path}: archive member {info.filename!r} is not a .npy array")
+            key = info.filename[: -len(".npy")]
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise GraphtoolsError(f"{path}: array {key!r} uses an unsupported zip compression")
+            if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+                raise GraphtoolsError(
+                    f"{path}: array {key!r} claims {info.file_size} bytes, more than its "
+                    f"{info.compress_size} compressed bytes can hold"
+                )
+            with archive.open(info) as handle:
+                tensors[key] = _read_npy_stream(path, key, handle, info.file_size)
+    metadata = {}
+    if META_KEY in tensors:
+        metadata[META_KEY] = str(tensors.pop(META_KEY))
+    return tensors, metadata
+
+
+def _load_npy(path: str) -> dict[str, np.ndarray]:
+    key = os.path.splitext(os.path.basename(path))[0]
+    with open(path, "rb") as handle:
+        return {key: _read_npy_stream(path, key, handle, os.path.getsize(path))}
+
+
+def _check_finite(path: str, tensors: dict[str, np.ndarray]) -> None:
+    for key, arr in tensors.items():
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+            raise GraphtoolsError(
+                f"{path}: tensor {key!r} contains NaN or Inf ({bad} of {arr.size} entries)"
+            )
+
+
+def load_state(path: str | os.PathLike) -> Checkpoint:
+    """Load a checkpoint file into a :class:`Checkpoint` (name -> array, in file order).
+
+    Raises GraphtoolsError (one line, naming the file and the tensor) for a missing,
+    truncated, corrupt, pickled, non-numeric or non-finite input.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise GraphtoolsError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise GraphtoolsError(f"{path}: is a directory, expected a checkpoint file")
+    try:
+        fmt = _sniff(path)
+        metadata: dict[str, str] = {}
+        if fmt == "npz":
+            tensors, metadata = _load_npz(path)
+        elif fmt == "npy":
+            tensors = _load_npy(path)
+        else:
+            tensors, metadata = load_safetensors(path)
+    except GraphtoolsError:
+        raise
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError) as exc:
+        raise GraphtoolsError(f"{path}: corrupt {os.path.splitext(path)[1] or 'checkpoint'} file ({exc})") from None
+    except OSError as exc:
+        raise GraphtoolsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    _check_finite(path, tensors)
+    return Checkpoint(path=path, format=fmt, tensors=tensors, metadata=metadata)

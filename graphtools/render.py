@@ -1,0 +1,105 @@
+"""Render a :class:`~graphtools.analysis.ModelReport` as an aligned table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from graphtools.analysis import ModelReport
+
+FORMATS = ("table", "json", "csv")
+
+
+def render_json(report: ModelReport) -> str:
+    """The JSON contract of ``graphtools analyze`` (no NaN: missing values are null)."""
+    return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    flat = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
+def _csv_row(layer: dict) -> dict:
+    row = dict(layer)
+    rows, cols = row.pop("shape")
+    biregular = row.pop("biregular") or (None, None)
+    row = {"name": row.pop("name"), "gate": row.pop("gate"), "rows": rows, "cols": cols, **row}
+    row["biregular_c"], row["biregular_d"] = biregular
+    return _flatten(row)
+
+
+def render_csv(report: ModelReport) -> str:
+    """One CSV row per layer; nested fields flattened (``inputs_degree_min``, ``weighted_sigma1``),
+    ``shape`` as ``rows``/``cols``, ``biregular`` as ``biregular_c``/``biregular_d``; null is empty."""
+    rows = [_csv_row(layer.to_dict()) for layer in report.layers]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _num(x, digits: int = 4) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    return f"{x:.{digits}f}"
+
+
+_COLUMNS = ("name", "gate", "shape", "density", "in deg", "out deg", "comp",
+            "sigma1", "sigma2", "gap", "norm gap", "bound", "delta_r", "ramanujan", "biregular", "|W| gap")
+
+
+def render_table(report: ModelReport) -> str:
+    """A human table, one row per matrix (and per gate block when present)."""
+    arch = report.architecture
+    if arch["cell"]:
+        direction = "bidirectional" if arch["bidirectional"] else "unidirectional"
+        proj = f", proj {arch['proj_size']}" if arch["proj_size"] else ""
+        summary = (f"{arch['cell'].upper()}, {arch['layers']} layer(s), {direction}, "
+                   f"input {arch['input_size']}, hidden {arch['hidden_size']}{proj}")
+    else:
+        summary = "no recurrent module; generic linear layers only"
+    lines = [f"checkpoint: {report.checkpoint} ({report.format})", f"architecture: {summary}"]
+    if len(report.modules) > 1:
+        lines.append(f"recurrent modules: {', '.join(repr(m['prefix']) for m in report.modules)}")
+    rows = []
+    for layer in report.layers:
+        rows.append((
+            layer.name,
+            layer.gate or "-",
+            f"{layer.shape[0]}x{layer.shape[1]}",
+            _num(layer.density, 3),
+            f"{layer.inputs.degree_min}-{layer.inputs.degree_max}",
+            f"{layer.outputs.degree_min}-{layer.outputs.degree_max}",
+            str(layer.components),
+            _num(layer.sigma1),
+            _num(layer.sigma2),
+            _num(layer.spectral_gap),
+            _num(layer.normalized_gap),
+            _num(layer.ramanujan_bound),
+            _num(layer.ramanujan_gap),
+            _num(layer.is_ramanujan),
+            "-" if layer.biregular is None else f"({layer.biregular[0]},{layer.biregular[1]})",
+            _num(layer.weighted.spectral_gap),
+        ))
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    lines += ["", fmt(_COLUMNS), fmt(["-" * w for w in widths])]
+    lines += [fmt(r) for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

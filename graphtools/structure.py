@@ -1,0 +1,99 @@
+"""Degrees, isolated nodes, connected components and biregularity of a bipartite graph.
+
+Convention (DESIGN.md): a biadjacency ``B`` of shape ``(n_R, n_L)`` has one row
+per *output* neuron and one column per *input* neuron, with an edge where
+``B != 0``.  So the degree of input node ``j`` is the number of nonzeros in
+column ``j`` (its fan-out) and the degree of output node ``i`` the number of
+nonzeros in row ``i`` (its fan-in).  A node of degree 0 is *isolated*.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components as _cc
+
+
+def as_csr(B) -> sp.csr_matrix:
+    """``B`` (dense or sparse, any real dtype) as a float64 CSR matrix without stored zeros."""
+    if sp.issparse(B):
+        M = sp.csr_matrix(B, dtype=np.float64, copy=True)
+    else:
+        arr = np.asarray(B)
+        if arr.ndim != 2:
+            raise ValueError(f"a biadjacency must be 2-D, got shape {arr.shape}")
+        M = sp.csr_matrix(arr.astype(np.float64, copy=False))
+    M.eliminate_zeros()
+    M.sort_indices()
+    return M
+
+
+def input_degrees(B) -> np.ndarray:
+    """Degree of every input node: the number of nonzeros in each column of ``B``."""
+    M = as_csr(B)
+    return np.bincount(M.indices, minlength=M.shape[1])
+
+
+def output_degrees(B) -> np.ndarray:
+    """Degree of every output node: the number of nonzeros in each row of ``B``."""
+    M = as_csr(B)
+    return np.diff(M.indptr)
+
+
+@dataclass(frozen=True)
+class DegreeStats:
+    """Degrees of one side of a bipartite graph; ``degree_mean`` is over *all* nodes of the side
+    (``E / n``), isolated ones included."""
+
+    degree_min: int
+    degree_mean: float
+    degree_max: int
+    isolated: int
+
+
+def degree_stats(degrees: np.ndarray) -> DegreeStats:
+    """Min, mean (over all nodes), max and the number of zero-degree nodes of a degree sequence."""
+    degrees = np.asarray(degrees)
+    if degrees.size == 0:
+        return DegreeStats(0, 0.0, 0, 0)
+    return DegreeStats(
+        degree_min=int(degrees.min()),
+        degree_mean=float(degrees.mean()),
+        degree_max=int(degrees.max()),
+        isolated=int(np.count_nonzero(degrees == 0)),
+    )
+
+
+def bipartite_components(B) -> tuple[int, np.ndarray]:
+    """Connected components of the bipartite graph of ``B``.
+
+    Nodes are numbered outputs first (``0 .. n_R-1``) then inputs
+    (``n_R .. n_R+n_L-1``).  Returns ``(count, labels)``; an isolated node is a
+    component of its own, as in networkx and igraph.  Uses the sparse
+    ``[[0, B], [B^T, 0]]`` adjacency, never a dense one.
+    """
+    M = as_csr(B)
+    n_r, n_l = M.shape
+    pattern = M.copy()
+    pattern.data[:] = 1.0
+    adjacency = sp.bmat([[sp.csr_matrix((n_r, n_r)), pattern], [None, sp.csr_matrix((n_l, n_l))]], format="csr")
+    count, labels = _cc(adjacency, directed=False)
+    return int(count), labels
+
+
+def biregular_degrees(B) -> tuple[int, int] | None:
+    """``(c, d)`` if every input node has degree ``c >= 1`` and every output node degree
+    ``d >= 1`` (a (c, d)-biregular graph, so ``c * n_L == d * n_R``); otherwise None.
+
+    Isolated nodes make a graph not biregular.
+    """
+    d_in = input_degrees(B)
+    d_out = output_degrees(B)
+    if d_in.size == 0 or d_out.size == 0:
+        return None
+    c, d = int(d_in[0]), int(d_out[0])
+    if c >= 1 and d >= 1 and (d_in == c).all() and (d_out == d).all():
+        return c, d
+    return None
