@@ -115,7 +115,13 @@ def _load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
                 f"{path}: this is a PyTorch pickle checkpoint; graphtools never unpickles. "
                 "Save the state dict with safetensors or numpy.savez instead"
             )
+        names = [i.filename for i in infos]
+        if len(set(names)) != len(names):
+            duplicate = next(n for n in names if names.count(n) > 1).removesuffix(".npy")
+            raise GraphtoolsError(f"{path}: array {duplicate!r} appears more than once in the archive")
         for info in infos:
+            if info.flag_bits & 0x1:
+                raise GraphtoolsError(f"{path}: archive member {info.filename!r} is encrypted")
             if not info.filename.endswith(".npy"):
                 raise GraphtoolsError(f"{path}: archive member {info.filename!r} is not a .npy array")
             key = info.filename[: -len(".npy")]

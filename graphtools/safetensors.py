@@ -126,9 +126,11 @@ def read_header(path: str, handle, file_size: int) -> tuple[list[TensorEntry], d
         header = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except ValueError as exc:
         raise _bad(path, f"header is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad(path, "header JSON is nested too deeply") from None
     if not isinstance(header, dict):
         raise _bad(path, "header is not a JSON object")
-    metadata = header.pop("__metadata__", None) or {}
+    metadata = header.pop("__metadata__", {})
     if not isinstance(metadata, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()
     ):
