@@ -67,6 +67,19 @@ def gate_blocks(W: np.ndarray, gates: tuple[str, ...]) -> list[tuple[str, np.nda
     return [(gate, W[g * size:(g + 1) * size]) for g, gate in enumerate(gates)]
 
 
+def gate_union(W, gates: int) -> sp.csr_matrix:
+    """The gate-union graph of a gated weight: ``U[j, i] = sum_g |W[g*H + j, i]|``.
+
+    An ``(H, in)`` matrix with an edge wherever *any* gate's weight is nonzero
+    (DESIGN.md, "Time unfolding", ``union``).  ``gates`` is the number of row
+    blocks (1 RNN, 3 GRU, 4 LSTM).
+    """
+    A = np.abs(np.asarray(W, dtype=np.float64))
+    if A.shape[0] % gates:
+        raise ValueError(f"cannot split {A.shape[0]} rows into {gates} gates")
+    return as_csr(A.reshape(gates, A.shape[0] // gates, A.shape[1]).sum(axis=0))
+
+
 def _edges(graph: BipartiteGraph) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     coo = graph.weighted.tocoo()
     return coo.row, coo.col, coo.data

@@ -38,6 +38,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphtools.errors import GraphtoolsError
+from graphtools.graphs import gate_union
 from graphtools.model import ModelDescription, RecurrentLayer, RecurrentModule
 from graphtools.structure import as_csr
 
@@ -181,12 +182,6 @@ def _pattern(M: sp.csr_matrix) -> sp.csr_matrix:
     return P
 
 
-def _gate_union(W: np.ndarray, gates: int) -> sp.csr_matrix:
-    """Sum of ``|w|`` over the ``gates`` equal row blocks: an ``(H, in)`` matrix."""
-    A = np.abs(np.asarray(W, dtype=np.float64))
-    return as_csr(A.reshape(gates, A.shape[0] // gates, A.shape[1]).sum(axis=0))
-
-
 def _gate_fan_in(hidden: int, gates: int) -> sp.csr_matrix:
     """``[I I ... I]`` (``hidden x gates*hidden``): gate node ``g*H + j`` feeds hidden unit ``j``."""
     return sp.csr_matrix(np.tile(np.eye(hidden), gates))
@@ -214,7 +209,7 @@ def _unfold_direction(graph: UnfoldedGraph, module: RecurrentModule, rl: Recurre
     W_ih = np.asarray(rl.weight_ih.matrix, dtype=np.float64)
     W_hh = np.asarray(rl.weight_hh.matrix, dtype=np.float64)
     if graph.gates == "union":
-        into, M_ih, M_hh = h, _gate_union(W_ih, G), _gate_union(W_hh, G)
+        into, M_ih, M_hh = h, gate_union(W_ih, G), gate_union(W_hh, G)
     else:
         into, M_ih, M_hh = g, abs(as_csr(W_ih)), abs(as_csr(W_hh))
         graph._add_block(g, G * H, 1, T)
