@@ -20,6 +20,10 @@ class _Group(click.Group):
         except GraphtoolsError as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(1)
+        except BrokenPipeError:  # e.g. `graphtools unfold ... | head`: stop quietly, as cat does
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(141)
         except MemoryError:
             click.echo("error: out of memory", err=True)
             ctx.exit(1)
@@ -43,8 +47,10 @@ def main():
 
 
 from .analyze import analyze  # noqa: E402  (commands register after the group exists)
+from .unfold import unfold  # noqa: E402
 
 main.add_command(analyze)
+main.add_command(unfold)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -18,10 +18,14 @@ from graphtools.render import FORMATS, RENDERERS
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
 @click.option("--method", type=click.Choice(["auto", "dense", "sparse"]), default="auto", show_default=True,
               help="Singular values by LAPACK (dense), ARPACK (sparse), or by size (auto).")
-def analyze(path, fmt, output, gates, method):
+@click.option("--bounds", is_flag=True,
+              help="Add expansion bounds (mixing lemma, Tanner, Cheeger, IMDB; exact values on small graphs).")
+@click.option("--unfold", "unfold_steps", type=click.IntRange(min=1), default=None, metavar="T",
+              help="Add the graph unfolded over T steps: eigenvalues, step layers, reachability, mixing depth.")
+def analyze(path, fmt, output, gates, method, bounds, unfold_steps):
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
     (.npz, .npy or .safetensors; PyTorch or Keras naming)."""
-    report = analyze_checkpoint(path, gates=gates, method=method)
+    report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps)
     text = RENDERERS[fmt](report)
     if output:
         write_atomic(output, text)

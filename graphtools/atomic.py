@@ -2,37 +2,43 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 
 from graphtools.errors import GraphtoolsError
 
 
-def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``.
+@contextlib.contextmanager
+def atomic_open(path: str | os.PathLike, mode: str = "w"):
+    """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
 
-    On any failure the temporary file is removed and an existing ``path`` is left untouched.
+    On any failure (an exception, Ctrl-C) the temporary file is removed and an existing
+    ``path`` is left untouched.  ``mode`` is ``"w"`` (UTF-8 text) or ``"wb"``.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise GraphtoolsError(f"cannot write {path}: folder {folder} does not exist")
-    mode = "w" if isinstance(data, str) else "wb"
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     except OSError as exc:
         raise GraphtoolsError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
-        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as handle:
-            handle.write(data)
+        with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
+            yield handle
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         if isinstance(exc, OSError):
             raise GraphtoolsError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`atomic_open`)."""
+    with atomic_open(path, "w" if isinstance(data, str) else "wb") as handle:
+        handle.write(data)

@@ -11,9 +11,14 @@ from graphtools.analysis import ModelReport
 FORMATS = ("table", "json", "csv")
 
 
+def render_json_object(obj) -> str:
+    """Indented JSON with no NaN or Infinity (missing values are null)."""
+    return json.dumps(obj, indent=2, allow_nan=False) + "\n"
+
+
 def render_json(report: ModelReport) -> str:
-    """The JSON contract of ``graphtools analyze`` (no NaN: missing values are null)."""
-    return json.dumps(report.to_dict(), indent=2, allow_nan=False) + "\n"
+    """The JSON contract of ``graphtools analyze``."""
+    return render_json_object(report.to_dict())
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
@@ -94,12 +99,71 @@ def render_table(report: ModelReport) -> str:
             "-" if layer.biregular is None else f"({layer.biregular[0]},{layer.biregular[1]})",
             _num(layer.weighted.spectral_gap),
         ))
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(_COLUMNS)]
-    def fmt(cells):
-        return "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-    lines += ["", fmt(_COLUMNS), fmt(["-" * w for w in widths])]
-    lines += [fmt(r) for r in rows]
+    lines += [""] + _aligned(_COLUMNS, rows, left=2)
+    if any(layer.bounds for layer in report.layers):
+        lines += ["", "expansion bounds:", ""] + _bounds_table(report)
+    if report.unfolded is not None:
+        lines += [""] + _unfolded_table(report.unfolded)
     return "\n".join(lines) + "\n"
+
+
+def _aligned(header, rows, left: int) -> list[str]:
+    """Columns padded to their widest cell; the first ``left`` columns flush left, the rest right."""
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(header)]
+
+    def fmt(cells):
+        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
+
+
+def _interval(pair) -> str:
+    return "-" if pair is None else f"[{_num(pair[0])}, {_num(pair[1])}]"
+
+
+def _bounds_table(report: ModelReport) -> list[str]:
+    header = ("name", "gate", "mixing coef", "cheeger interval", "tanner |N(X)|/|X| a=0.1", "imdb",
+              "exact phi", "exact h_E", "exact vertex exp")
+    rows = []
+    for layer in report.layers:
+        b = layer.bounds or {}
+        cheeger = b.get("cheeger")
+        tanner = b.get("tanner")
+        exact = b.get("exact") or {}
+        tanner_cell = "-"
+        if tanner:
+            tanner_cell = _num(dict(zip(tanner["alpha"], tanner["min_neighbours_per_node"])).get(0.1))
+        rows.append((
+            layer.name, layer.gate or "-",
+            f"{b['mixing']['form'][:4]} {_num(b['mixing']['coefficient'])}" if b.get("mixing") else "-",
+            _interval(None if cheeger is None else (cheeger["lower"], cheeger["upper"])),
+            tanner_cell, _num(b.get("imdb")),
+            _num(exact.get("conductance")), _num(exact.get("edge_expansion")), _num(exact.get("vertex_expansion")),
+        ))
+    return _aligned(header, rows, left=2)
+
+
+def _unfolded_table(unfolded) -> list[str]:
+    lines = [
+        f"unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.nodes} nodes, "
+        f"{unfolded.edges} edges, lambda1 {_num(unfolded.lambda1)}, lambda2 {_num(unfolded.lambda2)}, "
+        f"gap {_num(unfolded.eigengap, 6)}",
+        "",
+    ]
+    header = ("layer", "direction", "step shape", "density", "sigma2", "bound", "ramanujan",
+              "reachability", "mixing depth", "lambda1", "lambda2", "layer gap")
+    rows = []
+    for layer in unfolded.layers:
+        for d in layer.directions:
+            step = d.step
+            rows.append((
+                str(layer.layer), d.direction, f"{step.shape[0]}x{step.shape[1]}", _num(step.density, 3),
+                _num(step.sigma2), _num(step.ramanujan_bound), _num(step.is_ramanujan),
+                _num(d.reachability), _num(d.mixing_depth), _num(layer.lambda1), _num(layer.lambda2),
+                _num(layer.eigengap, 6),
+            ))
+    return lines + _aligned(header, rows, left=2)
 
 
 RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

@@ -117,3 +117,24 @@ def test_pruned_checkpoint_keeps_sparsity(tmp_path):
     assert layers["rnn.weight_hh_l0"]["density"] == pytest.approx(0.3, abs=1 / (128 * 32))
     assert layers["rnn.weight_ih_l1"]["density"] == pytest.approx(0.5, abs=1 / (128 * 32))
     assert layers["rnn.weight_ih_l0"]["density"] == 1.0
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm-2-layer-pruned", "gru-bidirectional"])
+def test_unfolded_counts_on_torch_checkpoints(kind, tmp_path):
+    torch.manual_seed(2)
+    model = MODELS[kind]()
+    np.savez(tmp_path / "m.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+    T = 7
+    result = CliRunner().invoke(main, ["unfold", str(tmp_path / "m.npz"), "--steps", str(T)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    rnn = model.rnn
+    H, dirs, G = rnn.hidden_size, 2 if rnn.bidirectional else 1, {"RNN": 1, "GRU": 3, "LSTM": 4}[type(rnn).__name__]
+    assert report["nodes"] == T * rnn.input_size + rnn.num_layers * dirs * (T + 1) * H
+    weights = _effective_weights(model)
+    edges = 0
+    for name, W in weights.items():
+        if name.startswith("rnn."):
+            union = np.abs(W).reshape(G, H, W.shape[1]).sum(axis=0)  # gate union, as DESIGN.md defines it
+            edges += T * np.count_nonzero(union)
+    assert report["edges"] == edges
