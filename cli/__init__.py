@@ -47,10 +47,12 @@ def main():
 
 
 from .analyze import analyze  # noqa: E402  (commands register after the group exists)
+from .check import check  # noqa: E402
 from .unfold import unfold  # noqa: E402
 
 main.add_command(analyze)
 main.add_command(unfold)
+main.add_command(check)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
-from graphtools.structure import as_csr, bipartite_components, input_degrees, output_degrees
+from graphtools.structure import as_csr, bipartite_components, edge_components, input_degrees, output_degrees
 
 #: Components with at most this many matrix entries use a dense SVD.
 DENSE_LIMIT = 262_144
@@ -112,6 +112,8 @@ def normalized_gap(B, method: str = "auto") -> float | None:
     N = normalized_biadjacency(B)
     if N.nnz == 0:
         return None
+    if edge_components(N) > 1:
+        return 0.0  # every component has sigma_1(N) = 1 exactly; no rounding of it
     return float(1.0 - top_singular_values(N, 2, method)[1])
 
 

@@ -83,6 +83,15 @@ def bipartite_components(B) -> tuple[int, np.ndarray]:
     return int(count), labels
 
 
+def edge_components(B) -> int:
+    """Number of connected components that contain at least one edge (isolated nodes ignored)."""
+    M = as_csr(B)
+    if M.nnz == 0:
+        return 0
+    _, labels = bipartite_components(M)
+    return int(np.unique(labels[: M.shape[0]][np.diff(M.indptr) > 0]).size)
+
+
 def biregular_degrees(B) -> tuple[int, int] | None:
     """``(c, d)`` if every input node has degree ``c >= 1`` and every output node degree
     ``d >= 1`` (a (c, d)-biregular graph, so ``c * n_L == d * n_R``); otherwise None.

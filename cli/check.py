@@ -1,0 +1,39 @@
+"""``graphtools check``: graph properties as CI assertions (exit 0 all pass, 3 a rule failed, 1 bad input)."""
+
+from __future__ import annotations
+
+import click
+
+from graphtools.atomic import write_atomic
+from graphtools.checks import Rules, junit_xml, load_rules, render_results, run_checks
+
+EXIT_FAILED = 3
+
+
+@click.command()
+@click.argument("path", type=click.Path(path_type=str))
+@click.option("--require-ramanujan", "require", multiple=True, metavar="GLOB",
+              help="Weights whose names match GLOB must be Ramanujan (repeatable).")
+@click.option("--min-spectral-gap", type=float, metavar="X", help="Every selected weight: sigma1 - sigma2 >= X.")
+@click.option("--min-normalized-gap", type=float, metavar="X", help="Every selected weight: 1 - sigma2(N) >= X.")
+@click.option("--max-isolated", type=int, metavar="N", help="Every selected weight: at most N isolated nodes.")
+@click.option("--min-reachability", type=float, metavar="X",
+              help="Every recurrent layer: reachability over --steps T is at least X.")
+@click.option("--steps", type=int, metavar="T", help="Time steps for --min-reachability.")
+@click.option("--select", multiple=True, metavar="GLOB", help="Weights the numeric rules apply to (default all).")
+@click.option("--config", type=click.Path(dir_okay=False, path_type=str),
+              help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it.")
+@click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
+def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
+          select, config, junit):
+    """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails."""
+    rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
+                  steps, tuple(select) or ("*",))
+    if config:
+        rules = load_rules(config).merged(rules)
+    report = run_checks(path, rules)
+    if junit:
+        write_atomic(junit, junit_xml(report))
+    click.echo(render_results(report), nl=False)
+    if not report.passed:
+        raise SystemExit(EXIT_FAILED)

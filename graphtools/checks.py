@@ -1,0 +1,246 @@
+"""Graph properties as CI assertions: rules, their evaluation, and a JUnit XML report.
+
+A rule is checked once per subject (a weight matrix, or a recurrent layer
+direction for reachability) and passes or fails with the measured value:
+
+* ``require_ramanujan``: every whole weight whose name matches one of the glob
+  patterns has ``sigma_2 <= ramanujan_bound``;
+* ``min_spectral_gap``, ``min_normalized_gap``: ``sigma_1 - sigma_2`` and
+  ``1 - sigma_2(N)`` of every selected weight are at least the threshold;
+* ``max_isolated``: isolated input plus output nodes of every selected weight
+  are at most the threshold;
+* ``min_reachability`` with ``steps``: the fraction of (step-1 input, step-T
+  hidden unit) pairs joined by a path, per recurrent layer and direction.
+
+``select`` (glob patterns, default all) picks the weights the numeric rules
+apply to.  A pattern that matches nothing is an error, not a silent pass.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field, fields, replace
+
+from graphtools.analysis import LayerReport, analyze_graph
+from graphtools.errors import GraphtoolsError
+from graphtools.graphs import bipartite
+from graphtools.io import load_state
+from graphtools.model import describe
+from graphtools.recurrence import reachability, transitions
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass(frozen=True)
+class Rules:
+    """Thresholds to enforce; None (or empty) leaves a rule out."""
+
+    require_ramanujan: tuple[str, ...] = ()
+    min_spectral_gap: float | None = None
+    min_normalized_gap: float | None = None
+    max_isolated: int | None = None
+    min_reachability: float | None = None
+    steps: int | None = None
+    select: tuple[str, ...] = ("*",)
+
+    def is_empty(self) -> bool:
+        return not self.require_ramanujan and all(
+            getattr(self, name) is None
+            for name in ("min_spectral_gap", "min_normalized_gap", "max_isolated", "min_reachability"))
+
+    def merged(self, override: "Rules") -> "Rules":
+        """These rules with every rule that ``override`` sets taking its value."""
+        changes = {}
+        for f in fields(Rules):
+            value = getattr(override, f.name)
+            if value != f.default:
+                changes[f.name] = value
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One rule on one subject."""
+
+    rule: str
+    subject: str
+    passed: bool
+    measured: float | int | bool | None
+    threshold: object
+    detail: str
+
+
+@dataclass
+class CheckReport:
+    checkpoint: str
+    results: list[CheckResult] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[CheckResult]:
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+
+_NUMBER = (int, float)
+
+
+def _validated(rules: Rules) -> Rules:
+    def number(name, value, low=None, high=None, integer=False):
+        if value is None:
+            return
+        kind = int if integer else _NUMBER
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise GraphtoolsError(f"{name} must be a {'whole number' if integer else 'number'}, not {value!r}")
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise GraphtoolsError(f"{name} must be {span}, not {value}")
+
+    number("min_spectral_gap", rules.min_spectral_gap)
+    number("min_normalized_gap", rules.min_normalized_gap, 0, 1)
+    number("max_isolated", rules.max_isolated, 0, integer=True)
+    number("min_reachability", rules.min_reachability, 0, 1)
+    number("steps", rules.steps, 1, integer=True)
+    for name in ("require_ramanujan", "select"):
+        patterns = getattr(rules, name)
+        if not all(isinstance(p, str) and p for p in patterns):
+            raise GraphtoolsError(f"{name} must be glob patterns (strings), not {list(patterns)!r}")
+    if rules.min_reachability is not None and rules.steps is None:
+        raise GraphtoolsError("min_reachability needs steps (--steps T): reachability is measured over T steps")
+    if rules.is_empty():
+        raise GraphtoolsError("no rules to check: give at least one rule or a --config file")
+    return rules
+
+
+def load_rules(path: str | os.PathLike) -> Rules:
+    """Rules from a TOML file: a ``[check]`` table, or ``[tool.graphtools.check]`` (pyproject.toml).
+
+    Keys are the :class:`Rules` fields, with ``-`` or ``_``; glob rules take a string or a list.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except FileNotFoundError:
+        raise GraphtoolsError(f"{path}: no such file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise GraphtoolsError(f"{path}: invalid TOML ({exc})") from None
+    except OSError as exc:
+        raise GraphtoolsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    table = data.get("tool", {}).get("graphtools", {}).get("check", data.get("check"))
+    if not isinstance(table, dict):
+        raise GraphtoolsError(f"{path}: no [check] or [tool.graphtools.check] table")
+    known = {f.name for f in fields(Rules)}
+    values = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in known:
+            raise GraphtoolsError(f"{path}: unknown rule {key!r} (known: {', '.join(sorted(known))})")
+        if name in ("require_ramanujan", "select"):
+            value = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
+        values[name] = value
+    return Rules(**values)
+
+
+def _matches(name: str, patterns) -> bool:
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _require_matches(rule: str, patterns, names: list[str]) -> None:
+    for pattern in patterns:
+        if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
+            raise GraphtoolsError(f"{rule} pattern {pattern!r} matches no weight (weights: {', '.join(names)})")
+
+
+def _at_least(rule, subject, measured, threshold, what) -> CheckResult:
+    ok = measured is not None and measured >= threshold
+    shown = "undefined" if measured is None else f"{measured:.6g}"
+    return CheckResult(rule, subject, ok, measured, threshold, f"{what} {shown} {'>=' if ok else '<'} {threshold:g}")
+
+
+def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
+    """Evaluate ``rules`` on the checkpoint at ``path``."""
+    rules = _validated(rules)
+    model = describe(load_state(path).tensors)
+    names = [w.name for w in model.weights]
+    _require_matches("require-ramanujan", rules.require_ramanujan, names)
+    _require_matches("select", rules.select, names)
+    reports: dict[str, LayerReport] = {}
+
+    def measured(weight) -> LayerReport:
+        if weight.name not in reports:
+            reports[weight.name] = analyze_graph(bipartite(weight.matrix, weight.name))
+        return reports[weight.name]
+
+    report = CheckReport(os.fspath(path))
+    add = report.results.append
+    for weight in model.weights:
+        if _matches(weight.name, rules.require_ramanujan):
+            r = measured(weight)
+            if r.ramanujan_bound is None:
+                add(CheckResult("require-ramanujan", weight.name, False, None, None, "no edges: no Ramanujan bound"))
+            else:
+                ok = bool(r.is_ramanujan)
+                add(CheckResult("require-ramanujan", weight.name, ok, r.sigma2, r.ramanujan_bound,
+                                f"sigma2 {r.sigma2:.6g} {'<=' if ok else '>'} bound {r.ramanujan_bound:.6g}"))
+        if not _matches(weight.name, rules.select):
+            continue
+        if rules.min_spectral_gap is not None:
+            add(_at_least("min-spectral-gap", weight.name, measured(weight).spectral_gap,
+                          rules.min_spectral_gap, "spectral gap"))
+        if rules.min_normalized_gap is not None:
+            add(_at_least("min-normalized-gap", weight.name, measured(weight).normalized_gap,
+                          rules.min_normalized_gap, "normalized gap"))
+        if rules.max_isolated is not None:
+            r = measured(weight)
+            isolated = r.inputs.isolated + r.outputs.isolated
+            ok = isolated <= rules.max_isolated
+            add(CheckResult("max-isolated", weight.name, ok, isolated, rules.max_isolated,
+                            f"isolated nodes {isolated} ({r.inputs.isolated} inputs, {r.outputs.isolated} outputs) "
+                            f"{'<=' if ok else '>'} {rules.max_isolated}"))
+    if rules.min_reachability is not None:
+        if not model.modules:
+            raise GraphtoolsError("min-reachability needs a recurrent layer, and the checkpoint has none")
+        for module in model.modules:
+            for layer in module.layers:
+                subject = (f"{module.prefix.rstrip('./') or 'rnn'} layer {layer.layer} "
+                           f"{'reverse' if layer.reverse else 'forward'}")
+                add(_at_least("min-reachability", subject, reachability(*transitions(layer), rules.steps),
+                              rules.min_reachability, f"reachability over {rules.steps} steps"))
+    return report
+
+
+def junit_xml(report: CheckReport) -> str:
+    """The report as JUnit XML: one ``testcase`` per rule and subject, ``failure`` when it failed."""
+    failures = str(len(report.failures))
+    root = ET.Element("testsuites", name="graphtools check", tests=str(len(report.results)), failures=failures)
+    suite = ET.SubElement(root, "testsuite", name=f"graphtools check {report.checkpoint}",
+                          tests=str(len(report.results)), failures=failures, errors="0", skipped="0")
+    for r in report.results:
+        case = ET.SubElement(suite, "testcase", classname=f"graphtools.{r.rule}", name=r.subject)
+        if r.passed:
+            ET.SubElement(case, "system-out").text = r.detail
+        else:
+            ET.SubElement(case, "failure", message=r.detail, type=r.rule).text = r.detail
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def render_results(report: CheckReport) -> str:
+    """One line per rule and subject, ``PASS``/``FAIL`` first, then a summary line."""
+    width_rule = max((len(r.rule) for r in report.results), default=0)
+    width_subject = max((len(r.subject) for r in report.results), default=0)
+    lines = [f"{'PASS' if r.passed else 'FAIL'}  {r.rule.ljust(width_rule)}  {r.subject.ljust(width_subject)}  "
+             f"{r.detail}" for r in report.results]
+    failed = len(report.failures)
+    lines.append(f"{len(report.results)} rule checks on {report.checkpoint}: "
+                 f"{'all passed' if not failed else f'{failed} FAILED'}")
+    return "\n".join(lines) + "\n"
