@@ -56,6 +56,8 @@ def random_biregular(n_outputs: int, n_inputs: int, output_degree: int, rng=None
             f"no biregular {n_outputs}x{n_inputs} graph has output degree {output_degree} "
             "(need 0 <= degree <= n_inputs and n_inputs dividing n_outputs * degree)"
         )
+    if output_degree == n_inputs:
+        return np.ones((n_outputs, n_inputs))  # the only such graph is complete
     rows = np.repeat(np.arange(n_outputs), output_degree)
     cols = rng.permutation(np.repeat(np.arange(n_inputs), edges // n_inputs))
     B = np.zeros((n_outputs, n_inputs))
@@ -66,7 +68,7 @@ def random_biregular(n_outputs: int, n_inputs: int, output_degree: int, rng=None
             return B
         i, j = over[rng.integers(len(over))]
         # swap (i, j), (i2, j2) -> (i, j2), (i2, j) where both new edges are absent
-        candidates = np.argwhere((B == 1) & (B[i][None, :] == 0) & (B[:, j][:, None] == 0))
+        candidates = np.argwhere((B >= 1) & (B[i][None, :] == 0) & (B[:, j][:, None] == 0))
         if len(candidates) == 0:
             continue
         i2, j2 = candidates[rng.integers(len(candidates))]

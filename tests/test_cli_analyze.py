@@ -128,3 +128,16 @@ def test_bundled_example_is_reproducible(tmp_path):
 def test_version_and_help():
     assert run("--version").output.startswith("graphtools, version")
     assert "analyze" in run("--help").output
+
+
+def test_bounds_are_added_only_on_request(gru_checkpoint):
+    plain = json.loads(run("analyze", gru_checkpoint, "--format", "json").output)
+    assert all("bounds" not in layer for layer in plain["layers"])
+    result = run("analyze", gru_checkpoint, "--format", "json", "--bounds")
+    assert result.exit_code == 0, result.output
+    head = json.loads(result.output)["layers"][2]  # head.weight: K_{2,8}, biregular
+    assert set(head["bounds"]) == {"mixing", "tanner", "cheeger", "imdb", "exact"}
+    assert head["bounds"]["mixing"]["form"] == "biregular"
+    assert head["bounds"]["exact"]["vertex_expansion"] == 0.5  # 4 of the 8 inputs reach just the 2 outputs
+    table = run("analyze", gru_checkpoint, "--bounds").output
+    assert "expansion bounds:" in table and "cheeger interval" in table
