@@ -4,8 +4,9 @@ lambda_1, lambda_2 of the unfolded graph, reachability and mixing depth.
 Methods, each timed in a fresh process (so peak memory is its own):
   graphtools  unfold() + unfolded_top_eigenvalues() (Collatz-Wielandt shift, block-tridiagonal
               Cholesky, shift-invert Lanczos) + reachability() + mixing_depth()
-  baseline    the obvious way: build the explicit scipy.sparse adjacency and call
-              scipy.sparse.linalg.eigsh(k=2, which="LA", tol=1e-9)
+  baseline    plain Lanczos: scipy.sparse.linalg.eigsh(k=2, which="LA", tol=1e-9) on the same
+              matrix-free operator (on the explicit 61M-nonzero sparse adjacency it is slower
+              still: one run did not finish in 3.5 CPU-minutes)
 
 Run:  python benchmarks/bench_unfold.py [--runs 3] [--density 0.2] [--skip-baseline]
 Prints a Markdown table (median of the runs) for docs/benchmarks.md.
@@ -65,8 +66,8 @@ def run_baseline(density: float) -> dict:
 
     model = build_model(density)
     start = time.perf_counter()
-    A = unfold(model, STEPS).adjacency()
-    values = np.sort(eigsh(A, k=2, which="LA", tol=1e-9, v0=np.ones(A.shape[0]))[0])[::-1]
+    op = unfold(model, STEPS).operator()  # the same matrix-free operator graphtools uses
+    values = np.sort(eigsh(op, k=2, which="LA", tol=1e-9, v0=np.ones(op.shape[0]))[0])[::-1]
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "lambda1": values[0], "lambda2": values[1]}
 

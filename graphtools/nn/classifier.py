@@ -1,0 +1,202 @@
+"""A stacked RNN/LSTM/GRU with a linear head on the top layer's last hidden state.
+
+Parameters live in one dict under PyTorch's names (``rnn.weight_ih_l0``, ...,
+``fc.weight``, ``fc.bias``), so a checkpoint is a PyTorch state dict of
+``nn.{RNN,LSTM,GRU}(batch_first=True)`` plus ``nn.Linear`` and graphtools'
+analyzer reads it unchanged.  Initialisation follows PyTorch: recurrent
+weights and biases uniform in ``+-1/sqrt(H)``, the head uniform in
+``+-1/sqrt(fan_in)``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from graphtools.atomic import atomic_open
+from graphtools.errors import GraphtoolsError
+from graphtools.io import META_KEY, load_state
+from graphtools.model import describe
+from graphtools.nn.cells import GATES, layer_backward, layer_forward
+
+MASK_SUFFIX = "_mask"
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Mean softmax cross-entropy and its gradient with respect to the logits."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(shifted)
+    total = exp.sum(axis=1, keepdims=True)
+    n = len(labels)
+    loss = float(np.mean(np.log(total[:, 0]) - shifted[np.arange(n), labels]))
+    grad = exp / total
+    grad[np.arange(n), labels] -= 1
+    return loss, grad / n
+
+
+class SequenceClassifier:
+    """``cell`` (``rnn`` | ``lstm`` | ``gru``) layers of ``hidden_size`` units and a linear head.
+
+    ``forward(x)`` takes ``x`` of shape ``(batch, T, features)`` and returns logits.
+    ``masks`` (name -> bool array) mark pruned weights, which stay exactly zero.
+    """
+
+    def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
+                 num_classes: int = 10, seed: int = 0, dtype=np.float32):
+        if cell not in GATES:
+            raise GraphtoolsError(f"cell must be one of rnn, lstm, gru, not {cell!r}")
+        for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
+                            ("num_layers", num_layers), ("num_classes", num_classes)):
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise GraphtoolsError(f"{name} must be a positive whole number, not {value!r}")
+        self.cell, self.input_size, self.hidden_size = cell, int(input_size), int(hidden_size)
+        self.num_layers, self.num_classes = int(num_layers), int(num_classes)
+        self.meta: dict = {}
+        self.masks: dict[str, np.ndarray] = {}
+        rng = np.random.default_rng(seed)
+        G, H = GATES[cell], self.hidden_size
+        k = 1 / np.sqrt(H)
+        self.params: dict[str, np.ndarray] = {}
+        for layer in range(self.num_layers):
+            n_in = self.input_size if layer == 0 else H
+            for name, shape in ((f"weight_ih_l{layer}", (G * H, n_in)), (f"weight_hh_l{layer}", (G * H, H)),
+                                (f"bias_ih_l{layer}", (G * H,)), (f"bias_hh_l{layer}", (G * H,))):
+                self.params[f"rnn.{name}"] = rng.uniform(-k, k, shape).astype(dtype)
+        k = 1 / np.sqrt(H)
+        self.params["fc.weight"] = rng.uniform(-k, k, (self.num_classes, H)).astype(dtype)
+        self.params["fc.bias"] = rng.uniform(-k, k, self.num_classes).astype(dtype)
+
+    # ------------------------------------------------------------ masks
+
+    def set_masks(self, masks: dict[str, np.ndarray]) -> None:
+        """Use ``masks`` (weight name -> bool array of its shape) and zero the pruned weights now."""
+        for name, mask in masks.items():
+            if name not in self.params:
+                raise GraphtoolsError(f"mask {name!r} names no weight of the model "
+                                      f"(weights: {', '.join(self.params)})")
+            if mask.shape != self.params[name].shape:
+                raise GraphtoolsError(f"mask {name!r} has shape {list(mask.shape)}, "
+                                      f"the weight has {list(self.params[name].shape)}")
+        self.masks = {name: np.asarray(mask, dtype=bool) for name, mask in masks.items()}
+        self.apply_masks()
+
+    def apply_masks(self) -> None:
+        for name, mask in self.masks.items():
+            self.params[name] *= mask
+
+    # ------------------------------------------------------------ computation
+
+    def _layers(self):
+        for layer in range(self.num_layers):
+            p = self.params
+            yield (p[f"rnn.weight_ih_l{layer}"], p[f"rnn.weight_hh_l{layer}"],
+                   p[f"rnn.bias_ih_l{layer}"], p[f"rnn.bias_hh_l{layer}"])
+
+    def _check_input(self, x) -> np.ndarray:
+        x = np.asarray(x)
+        if x.ndim != 3 or x.shape[2] != self.input_size:
+            raise GraphtoolsError(f"input must have shape (batch, T, {self.input_size}), got {list(x.shape)}")
+        return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.params["fc.weight"].dtype)
+
+    def forward(self, x, return_caches: bool = False):
+        """Logits ``(batch, num_classes)`` for ``x`` of shape ``(batch, T, features)``."""
+        h = self._check_input(x)
+        caches = []
+        for W_ih, W_hh, b_ih, b_hh in self._layers():
+            h, cache = layer_forward(self.cell, h, W_ih, W_hh, b_ih, b_hh)
+            caches.append(cache)
+        last = h[-1]
+        logits = last @ self.params["fc.weight"].T + self.params["fc.bias"]
+        return (logits, (caches, last, h.shape)) if return_caches else logits
+
+    def loss_and_grads(self, x, labels) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+        """Mean cross-entropy, logits, and the gradient of every parameter (masked)."""
+        logits, (caches, last, shape) = self.forward(x, return_caches=True)
+        loss, dlogits = cross_entropy(logits, np.asarray(labels))
+        grads = {"fc.weight": dlogits.T @ last, "fc.bias": dlogits.sum(axis=0)}
+        dhs = np.zeros(shape, dtype=last.dtype)
+        dhs[-1] = dlogits @ self.params["fc.weight"]
+        for layer in range(self.num_layers - 1, -1, -1):
+            dhs, g = layer_backward(dhs, caches[layer], need_dx=layer > 0)
+            for name, value in g.items():
+                grads[f"rnn.{name}_l{layer}"] = value
+        for name, mask in self.masks.items():
+            grads[name] *= mask
+        return loss, logits, grads
+
+    def predict(self, x, batch_size: int = 1024) -> np.ndarray:
+        """Class index of each example."""
+        x = np.asarray(x)
+        return np.concatenate([self.forward(x[i:i + batch_size]).argmax(axis=1)
+                               for i in range(0, len(x), batch_size)]) if len(x) else np.zeros(0, int)
+
+    # ------------------------------------------------------------ checkpoints
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Parameters under PyTorch names, plus ``<name>_mask`` for each masked weight."""
+        state = {name: value.copy() for name, value in self.params.items()}
+        for name, mask in self.masks.items():
+            state[name + MASK_SUFFIX] = mask.copy()
+        return state
+
+    def save(self, path: str | os.PathLike, **meta) -> None:
+        """Write an ``.npz`` checkpoint atomically, with ``graphtools.meta`` (cell, sizes, ``meta``)."""
+        info = {"cell": self.cell, "input_size": self.input_size, "hidden_size": self.hidden_size,
+                "num_layers": self.num_layers, "num_classes": self.num_classes, **self.meta, **meta}
+        self.meta = {k: v for k, v in info.items()
+                     if k not in ("cell", "input_size", "hidden_size", "num_layers", "num_classes")}
+        state = self.state_dict()
+        state[META_KEY] = np.array(json.dumps(info))
+        with atomic_open(path, "wb") as handle:
+            np.savez(handle, **state)
+
+
+def load_model(path: str | os.PathLike) -> SequenceClassifier:
+    """A :class:`SequenceClassifier` from our checkpoint or a PyTorch state dict of one
+    unidirectional ``nn.RNN/LSTM/GRU`` (any prefix) plus one ``nn.Linear`` head (.npz or
+    .safetensors)."""
+    checkpoint = load_state(path)
+    model_info = describe(checkpoint.tensors)
+    if len(model_info.modules) != 1:
+        raise GraphtoolsError(f"{path}: expected one recurrent module, found {len(model_info.modules)}")
+    module = model_info.modules[0]
+    if module.bidirectional or module.proj_size or module.naming != "pytorch":
+        raise GraphtoolsError(f"{path}: the numpy trainer runs unidirectional PyTorch-named RNN/LSTM/GRU "
+                              "without projections only")
+    heads = [w for w in model_info.linear if w.matrix.shape[1] == module.hidden_size]
+    if len(heads) != 1:
+        raise GraphtoolsError(f"{path}: expected one linear head of input size {module.hidden_size}, "
+                              f"found {[w.name for w in heads]}")
+    head = heads[0]
+    bias_name = head.name.rsplit("weight", 1)[0] + "bias"
+    model = SequenceClassifier(module.cell, module.input_size, module.hidden_size, module.num_layers,
+                               head.matrix.shape[0])
+    dtype = model.params["fc.weight"].dtype
+    masks = {}
+    for layer in module.layers:
+        for kind, weight in (("weight_ih", layer.weight_ih), ("weight_hh", layer.weight_hh)):
+            name = f"rnn.{kind}_l{layer.layer}"
+            model.params[name] = np.asarray(weight.matrix, dtype=dtype).copy()
+            source_mask = weight.name + MASK_SUFFIX
+            if source_mask in checkpoint.tensors:
+                masks[name] = checkpoint.tensors[source_mask] != 0
+        for kind, bias in (("bias_ih", layer.bias_ih), ("bias_hh", layer.bias_hh)):
+            name = f"rnn.{kind}_l{layer.layer}"
+            model.params[name] = (np.zeros_like(model.params[name]) if bias is None
+                                  else np.asarray(bias, dtype=dtype).copy())
+    model.params["fc.weight"] = np.asarray(head.matrix, dtype=dtype).copy()
+    bias = checkpoint.tensors.get(bias_name)
+    model.params["fc.bias"] = np.zeros(head.matrix.shape[0], dtype) if bias is None else bias.astype(dtype)
+    if head.name + MASK_SUFFIX in checkpoint.tensors:
+        masks["fc.weight"] = checkpoint.tensors[head.name + MASK_SUFFIX] != 0
+    model.set_masks(masks)
+    if META_KEY in checkpoint.metadata:
+        try:
+            info = json.loads(checkpoint.metadata[META_KEY])
+        except ValueError:
+            raise GraphtoolsError(f"{path}: {META_KEY} is not valid JSON") from None
+        model.meta = {k: v for k, v in info.items()
+                      if k not in ("cell", "input_size", "hidden_size", "num_layers", "num_classes")}
+    return model

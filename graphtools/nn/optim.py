@@ -1,0 +1,71 @@
+"""Optimisers over a dict of parameters, with masks kept exact, and gradient clipping.
+
+Adam (Kingma & Ba, 2015; PyTorch's defaults ``betas=(0.9, 0.999)``, ``eps=1e-8``)
+and SGD with momentum (PyTorch's form: ``v = mu v + g``, ``p -= lr v``).  A
+masked weight has its gradient, its optimiser state and the weight itself
+zeroed where the mask is False, so pruned weights stay exactly 0.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float | None) -> float:
+    """Scale all gradients in place so their global L2 norm is at most ``max_norm``; return the
+    norm before clipping (as ``torch.nn.utils.clip_grad_norm_``)."""
+    total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
+    if max_norm is not None and total > max_norm:
+        scale = max_norm / (total + 1e-6)
+        for g in grads.values():
+            g *= scale
+    return total
+
+
+class Adam:
+    def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.masks = masks or {}
+        self.m = {k: np.zeros_like(v) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.t = 0
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for name, p in self.params.items():
+            g, m, v = grads[name], self.m[name], self.v[name]
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            p -= (self.lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+            mask = self.masks.get(name)
+            if mask is not None:
+                p *= mask
+                m *= mask
+                v *= mask
+
+
+class SGD:
+    def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-2, momentum: float = 0.9,
+                 masks: dict[str, np.ndarray] | None = None):
+        self.params, self.lr, self.momentum = params, lr, momentum
+        self.masks = masks or {}
+        self.velocity = {k: np.zeros_like(v) for k, v in params.items()}
+
+    def step(self, grads: dict[str, np.ndarray]) -> None:
+        for name, p in self.params.items():
+            v = self.velocity[name]
+            v *= self.momentum
+            v += grads[name]
+            p -= self.lr * v
+            mask = self.masks.get(name)
+            if mask is not None:
+                p *= mask
+                v *= mask
+
+
+OPTIMIZERS = {"adam": Adam, "sgd": SGD}

@@ -1,0 +1,109 @@
+"""The training loop: shuffled minibatches, BPTT, clipping, an optimiser step, a checkpoint per epoch.
+
+Short enough to read at once.  Deterministic for a given seed (the shuffling
+RNG and the model's initialisation are the only randomness).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from graphtools.errors import GraphtoolsError
+from graphtools.nn.classifier import SequenceClassifier, cross_entropy
+from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
+
+
+@dataclass
+class Progress:
+    """What the progress callback sees after each batch."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float  # running mean over the epoch so far
+    accuracy: float  # running training accuracy over the epoch so far
+    samples_per_second: float
+    eta_seconds: float
+
+
+@dataclass
+class Evaluation:
+    accuracy: float
+    loss: float
+    samples: int
+
+
+@dataclass
+class TrainResult:
+    epochs: list[dict] = field(default_factory=list)  # per epoch: loss, accuracy, seconds, test accuracy
+    test: Evaluation | None = None
+
+
+def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> Evaluation:
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``."""
+    if len(x) == 0:
+        raise GraphtoolsError("cannot evaluate on an empty dataset")
+    correct, total_loss = 0, 0.0
+    for i in range(0, len(x), batch_size):
+        logits = model.forward(x[i:i + batch_size])
+        labels = y[i:i + batch_size]
+        loss, _ = cross_entropy(logits.astype(np.float64), labels)
+        total_loss += loss * len(labels)
+        correct += int((logits.argmax(axis=1) == labels).sum())
+    return Evaluation(correct / len(x), total_loss / len(x), len(x))
+
+
+def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
+        lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
+        test: tuple[np.ndarray, np.ndarray] | None = None, checkpoint: str | os.PathLike | None = None,
+        progress: Callable[[Progress], None] | None = None, meta: dict | None = None) -> TrainResult:
+    """Train ``model`` in place; after every epoch evaluate on ``test`` and write ``checkpoint``.
+
+    Pruned weights (``model.masks``) stay exactly zero throughout.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
+    if len(x) == 0 or len(x) != len(y):
+        raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
+    if y.min() < 0 or y.max() >= model.num_classes:
+        raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
+    rng = np.random.default_rng(seed)
+    opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
+    batches = (len(x) + batch_size - 1) // batch_size
+    result = TrainResult()
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(x))
+        seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
+        for b in range(batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            loss, logits, grads = model.loss_and_grads(x[idx], y[idx])
+            clip_grad_norm(grads, clip)
+            opt.step(grads)
+            seen += len(idx)
+            loss_sum += loss * len(idx)
+            correct += int((logits.argmax(axis=1) == y[idx]).sum())
+            if progress is not None:
+                elapsed = time.perf_counter() - start
+                done = (epoch - 1) * batches + b + 1
+                progress(Progress(epoch, epochs, b + 1, batches, loss_sum / seen, correct / seen,
+                                  seen / max(time.perf_counter() - epoch_start, 1e-9),
+                                  elapsed / done * (epochs * batches - done)))
+        record = {"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
+                  "seconds": time.perf_counter() - epoch_start}
+        if test is not None:
+            result.test = evaluate(model, *test)
+            record["test_accuracy"] = result.test.accuracy
+        result.epochs.append(record)
+        if checkpoint is not None:
+            model.save(checkpoint, epochs=epoch, seed=seed,
+                       test_accuracy=None if result.test is None else result.test.accuracy, **(meta or {}))
+    return result

@@ -1,0 +1,211 @@
+"""The numpy trainer: gradient checks, masks, optimisers, determinism, checkpoints, PyTorch parity."""
+
+import json
+
+import numpy as np
+import pytest
+
+from graphtools.errors import GraphtoolsError
+from graphtools.io import load_state
+from graphtools.nn import SGD, Adam, SequenceClassifier, clip_grad_norm, evaluate, fit, load_model
+
+CELLS = ["rnn", "lstm", "gru"]
+
+
+def float64_model(cell, layers=1, hidden=5, features=3, classes=4, seed=0):
+    model = SequenceClassifier(cell, features, hidden, layers, classes, seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed + 100)
+    for name, p in model.params.items():  # larger, asymmetric weights exercise every term
+        p[...] = rng.uniform(-0.8, 0.8, p.shape)
+    return model
+
+
+def numeric_gradient(model, x, y, name, index, eps=1e-6):
+    p = model.params[name]
+    old = p[index]
+    p[index] = old + eps
+    up = model.loss_and_grads(x, y)[0]
+    p[index] = old - eps
+    down = model.loss_and_grads(x, y)[0]
+    p[index] = old
+    return (up - down) / (2 * eps)
+
+
+def check_gradients(model, x, y, samples=6, seed=0):
+    _, _, grads = model.loss_and_grads(x, y)
+    rng = np.random.default_rng(seed)
+    for name, p in model.params.items():
+        free = np.flatnonzero(model.masks.get(name, np.ones(p.shape, bool)))  # pruned entries are constants
+        flat = rng.choice(free, size=min(samples, free.size), replace=False)
+        for f in flat:
+            index = np.unravel_index(f, p.shape)
+            expected = numeric_gradient(model, x, y, name, index)
+            assert grads[name][index] == pytest.approx(expected, rel=1e-5, abs=1e-8), (name, index)
+    return grads
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_gradients_match_finite_differences(cell, layers):
+    model = float64_model(cell, layers)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 6, 3))
+    y = rng.integers(0, 4, 4)
+    check_gradients(model, x, y)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_with_masks(cell):
+    model = float64_model(cell, layers=2)
+    rng = np.random.default_rng(2)
+    masks = {name: rng.random(p.shape) < 0.5 for name, p in model.params.items() if ".weight" in name}
+    model.set_masks(masks)
+    x, y = rng.standard_normal((3, 5, 3)), rng.integers(0, 4, 3)
+    grads = check_gradients(model, x, y, samples=10)
+    for name, mask in masks.items():
+        assert not grads[name][~mask].any()  # pruned weights get no gradient
+        assert not model.params[name][~mask].any()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+@pytest.mark.parametrize("cell", CELLS)
+def test_masked_training_keeps_pruned_weights_exactly_zero(cell, optimizer):
+    model = SequenceClassifier(cell, 3, 6, 2, 4, seed=3)
+    rng = np.random.default_rng(4)
+    masks = {"rnn.weight_hh_l0": rng.random((model.params["rnn.weight_hh_l0"].shape)) < 0.3,
+             "fc.weight": rng.random((4, 6)) < 0.5}
+    model.set_masks(masks)
+    x, y = rng.standard_normal((40, 5, 3)).astype(np.float32), rng.integers(0, 4, 40)
+    fit(model, x, y, epochs=3, batch_size=8, lr=0.05, optimizer=optimizer)
+    for name, mask in masks.items():
+        assert np.count_nonzero(model.params[name]) == np.count_nonzero(mask & (model.params[name] != 0))
+        assert not model.params[name][~mask].any()
+        assert np.count_nonzero(model.params[name][mask]) == mask.sum()  # the kept ones did train
+
+
+def test_training_learns_and_is_deterministic():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((200, 6, 2)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)  # sign of a running sum: needs memory
+    runs = []
+    for _ in range(2):
+        model = SequenceClassifier("lstm", 2, 16, 1, 2, seed=7)
+        result = fit(model, x, y, epochs=15, batch_size=20, lr=0.01, seed=1, test=(x, y))
+        runs.append((model, result))
+    (a, ra), (b, rb) = runs
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    assert ra.epochs[-1]["loss"] < 0.5 * ra.epochs[0]["loss"]
+    assert ra.test.accuracy > 0.9
+
+
+def test_adam_matches_the_textbook_update():
+    p = {"w": np.array([1.0, -2.0])}
+    opt = Adam(p, lr=0.1)
+    g = np.array([0.5, -1.0])
+    opt.step({"w": g.copy()})
+    # first step: m_hat = g, v_hat = g^2, so p -= lr * g / (|g| + eps)
+    assert np.allclose(p["w"], [1.0 - 0.1 * 0.5 / (0.5 + 1e-8), -2.0 + 0.1 * 1.0 / (1.0 + 1e-8)])
+    q = {"w": np.array([1.0])}
+    sgd = SGD(q, lr=0.1, momentum=0.9)
+    sgd.step({"w": np.array([1.0])})
+    sgd.step({"w": np.array([1.0])})
+    assert q["w"][0] == pytest.approx(1.0 - 0.1 * 1.0 - 0.1 * 1.9)
+
+
+def test_clip_grad_norm():
+    grads = {"a": np.array([3.0]), "b": np.array([4.0])}
+    assert clip_grad_norm(grads, 1.0) == pytest.approx(5.0)
+    assert np.sqrt(grads["a"][0] ** 2 + grads["b"][0] ** 2) == pytest.approx(1.0, rel=1e-5)
+    untouched = {"a": np.array([0.3])}
+    clip_grad_norm(untouched, 1.0)
+    assert untouched["a"][0] == 0.3
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_checkpoint_round_trip_and_analyzer_reads_it(cell, tmp_path):
+    model = SequenceClassifier(cell, 4, 6, 2, 3, seed=1)
+    model.set_masks({"rnn.weight_hh_l1": np.eye(len(model.params["rnn.weight_hh_l1"]), 6, dtype=bool)})
+    path = tmp_path / "m.npz"
+    model.save(path, dataset="toy", test_accuracy=0.5)
+    again = load_model(path)
+    x = np.random.default_rng(0).standard_normal((5, 7, 4)).astype(np.float32)
+    assert np.array_equal(again.forward(x), model.forward(x))
+    assert set(again.masks) == {"rnn.weight_hh_l1"}
+    assert again.meta["dataset"] == "toy"
+    meta = json.loads(load_state(path).metadata["graphtools.meta"])
+    assert meta["cell"] == cell and meta["hidden_size"] == 6 and meta["test_accuracy"] == 0.5
+    from graphtools.analysis import analyze_checkpoint
+
+    report = analyze_checkpoint(path)
+    assert report.architecture["cell"] == cell and report.architecture["layers"] == 2
+    hh = next(layer for layer in report.layers if layer.name == "rnn.weight_hh_l1")
+    assert hh.nnz == 6
+
+
+def test_bad_model_arguments():
+    with pytest.raises(GraphtoolsError, match="cell must be"):
+        SequenceClassifier("transformer", 3, 4)
+    with pytest.raises(GraphtoolsError, match="hidden_size"):
+        SequenceClassifier("lstm", 3, 0)
+    model = SequenceClassifier("lstm", 3, 4)
+    with pytest.raises(GraphtoolsError, match="shape"):
+        model.forward(np.zeros((2, 5, 4)))
+    with pytest.raises(GraphtoolsError, match="names no weight"):
+        model.set_masks({"rnn.weight_xx": np.ones((1, 1), bool)})
+    with pytest.raises(GraphtoolsError, match="labels must lie"):
+        fit(model, np.zeros((3, 2, 3), np.float32), np.array([0, 1, 12]))
+
+
+def test_evaluate_counts():
+    model = SequenceClassifier("rnn", 2, 3, 1, 2, seed=0)
+    x = np.random.default_rng(0).standard_normal((10, 4, 2)).astype(np.float32)
+    predicted = model.predict(x)
+    result = evaluate(model, x, predicted, batch_size=3)
+    assert result.accuracy == 1.0 and result.samples == 10
+
+
+# ---------------------------------------------------------------- PyTorch parity (optional)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("layers", [1, 2])
+def test_pytorch_state_dict_gives_torch_logits(cell, layers, tmp_path):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    torch.manual_seed(0)
+    rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](6, 12, num_layers=layers, batch_first=True)
+    fc = nn.Linear(12, 5)
+    state = {f"rnn.{k}": v.detach().numpy() for k, v in rnn.state_dict().items()}
+    state.update({f"fc.{k}": v.detach().numpy() for k, v in fc.state_dict().items()})
+    np.savez(tmp_path / "torch.npz", **state)
+    x = np.random.default_rng(1).standard_normal((8, 11, 6)).astype(np.float32)
+    with torch.no_grad():
+        out, _ = rnn(torch.from_numpy(x))
+        expected = fc(out[:, -1]).numpy()
+    model = load_model(tmp_path / "torch.npz")
+    assert np.abs(model.forward(x) - expected).max() < 1e-5
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_gradients_match_torch_autograd(cell):
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    model = float64_model(cell, layers=2, hidden=4, features=3, classes=3)
+    rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell](3, 4, num_layers=2, batch_first=True).double()
+    fc = nn.Linear(4, 3).double()
+    with torch.no_grad():
+        for k, v in rnn.named_parameters():
+            v.copy_(torch.from_numpy(model.params[f"rnn.{k}"]))
+        fc.weight.copy_(torch.from_numpy(model.params["fc.weight"]))
+        fc.bias.copy_(torch.from_numpy(model.params["fc.bias"]))
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((5, 7, 3)), rng.integers(0, 3, 5)
+    loss_t = nn.functional.cross_entropy(fc(rnn(torch.from_numpy(x))[0][:, -1]), torch.from_numpy(y))
+    loss_t.backward()
+    loss, _, grads = model.loss_and_grads(x, y)
+    assert loss == pytest.approx(loss_t.item(), rel=1e-12)
+    for k, v in rnn.named_parameters():
+        assert np.allclose(grads[f"rnn.{k}"], v.grad.numpy(), rtol=1e-10, atol=1e-12), k
+    assert np.allclose(grads["fc.weight"], fc.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
