@@ -9,6 +9,16 @@ import tempfile
 from graphtools.errors import GraphtoolsError
 
 
+def _mode_for(path: str) -> int:
+    """The permissions ``path`` has now, or those a new file gets under the current umask."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
@@ -25,6 +35,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     except OSError as exc:
         raise GraphtoolsError(f"cannot write {path}: {exc.strerror or exc}") from None
     try:
+        os.chmod(tmp, _mode_for(path))  # mkstemp makes 0600; give the file its usual permissions
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})) as handle:
             yield handle
             handle.flush()

@@ -112,3 +112,11 @@ def to_igraph(graph: BipartiteGraph):
     G.vs["name"] = [f"in[{j}]" for j in range(n_in)] + [f"out[{i}]" for i in range(n_out)]
     G.es["weight"] = data.tolist()
     return G
+
+
+def unfold(model, steps: int, gates: str = "union", layer: int | None = None, module: int = 0):
+    """The time-unfolded graph of a recurrent model: :func:`graphtools.unfolding.unfold`
+    (named here too, as DESIGN.md's ``graphs.unfold``)."""
+    from graphtools.unfolding import unfold as unfold_model  # unfolding imports this module
+
+    return unfold_model(model, steps, gates, layer, module)

@@ -14,6 +14,17 @@ for all gates at once (fused gates).  Backward is full backpropagation
 through time; weight gradients are accumulated with one product over all
 steps.  Everything stays in the dtype of the weights (float32 to train,
 float64 for gradient checks).
+
+Speed notes.  A training step writes several arrays of ``T*B*4H`` floats;
+allocating them afresh every batch costs a page fault per 4 KiB (a quarter
+of the epoch time, measured), so callers may pass a ``workspace`` dict whose
+buffers are reused from batch to batch (the classifier does).  Results and
+caches then live in those buffers until the next call with the same
+workspace.  In the LSTM the gate blocks are ordered (i, f, o, g) internally:
+the sigmoid gates are contiguous, their weight rows pre-scaled by 1/2, so one
+tanh over all 4H pre-activations gives ``tanh(a/2)`` for i, f, o and
+``tanh(a)`` for g, and ``sigmoid(a) = (1 + tanh(a/2)) / 2`` is two in-place
+passes.  Gradients are returned in PyTorch's order.
 """
 
 from __future__ import annotations
@@ -28,97 +39,111 @@ def sigmoid(a: np.ndarray) -> np.ndarray:
     return 0.5 + 0.5 * np.tanh(0.5 * a)
 
 
-def layer_forward(cell: str, x: np.ndarray, W_ih, W_hh, b_ih, b_hh) -> tuple[np.ndarray, tuple]:
+def _empty(workspace: dict | None, key: str, shape: tuple, dtype) -> np.ndarray:
+    """An uninitialised array, reused from ``workspace`` when one of that shape is there."""
+    if workspace is None:
+        return np.empty(shape, dtype=dtype)
+    arr = workspace.get(key)
+    if arr is None or arr.shape != shape or arr.dtype != dtype:
+        arr = workspace[key] = np.empty(shape, dtype=dtype)
+    return arr
+
+
+def _project(ws, key, x, W, bias):
+    """``x_t W^T + bias`` for every step at once: ``(T, B, rows of W)``."""
+    T, B, F = x.shape
+    out = _empty(ws, key, (T, B, W.shape[0]), W.dtype)
+    np.matmul(x.reshape(T * B, F), W.T, out=out.reshape(T * B, -1))
+    out += bias
+    return out
+
+
+def layer_forward(cell: str, x: np.ndarray, W_ih, W_hh, b_ih, b_hh,
+                  workspace: dict | None = None) -> tuple[np.ndarray, tuple]:
     """Run one layer over ``x`` (``T, B, F``) from a zero state; return all hidden states
     ``(T, B, H)`` and the cache :func:`layer_backward` needs."""
-    T, B, F = x.shape
-    H = W_hh.shape[1]
-    xp = (x.reshape(T * B, F) @ W_ih.T).reshape(T, B, -1) + b_ih
-    hs = np.zeros((T + 1, B, H), dtype=W_hh.dtype)
+    if cell not in GATES:
+        raise ValueError(f"unknown cell {cell!r}")
+    T, B, _ = x.shape
+    H, dtype, ws = W_hh.shape[1], W_hh.dtype, workspace
+    hs = _empty(ws, "hs", (T + 1, B, H), dtype)
+    hs[0] = 0
+    if cell == "lstm":
+        return _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws)
     Wt = np.ascontiguousarray(W_hh.T)
     if cell == "rnn":
+        xp = _project(ws, "xp", x, W_ih, b_ih + b_hh)
         for t in range(T):
-            hs[t + 1] = np.tanh(xp[t] + hs[t] @ Wt + b_hh)
+            a = hs[t + 1]
+            np.matmul(hs[t], Wt, out=a)
+            a += xp[t]
+            np.tanh(a, out=a)
         return hs[1:], (cell, x, hs, None, None, W_ih, W_hh)
-    if cell == "lstm":
-        xp += b_hh
-        gates = np.empty((T, B, 4 * H), dtype=W_hh.dtype)
-        cs = np.zeros((T + 1, B, H), dtype=W_hh.dtype)
-        tcs = np.empty((T, B, H), dtype=W_hh.dtype)
-        for t in range(T):
-            a = gates[t]
-            np.add(xp[t], hs[t] @ Wt, out=a)
-            a[:, :2 * H] = sigmoid(a[:, :2 * H])
-            a[:, 2 * H:3 * H] = np.tanh(a[:, 2 * H:3 * H])
-            a[:, 3 * H:] = sigmoid(a[:, 3 * H:])
-            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            cs[t + 1] = f * cs[t] + i * g
-            tcs[t] = np.tanh(cs[t + 1])
-            hs[t + 1] = o * tcs[t]
-        return hs[1:], (cell, x, hs, (gates, cs, tcs), None, W_ih, W_hh)
-    if cell == "gru":
-        gates = np.empty((T, B, 3 * H), dtype=W_hh.dtype)  # r, z, n after activation
-        ghn = np.empty((T, B, H), dtype=W_hh.dtype)  # W_hn h + b_hn, needed by backward
-        for t in range(T):
-            gh = hs[t] @ Wt + b_hh
-            rz = sigmoid(xp[t, :, :2 * H] + gh[:, :2 * H])
-            r, z = rz[:, :H], rz[:, H:]
-            ghn[t] = gh[:, 2 * H:]
-            n = np.tanh(xp[t, :, 2 * H:] + r * ghn[t])
-            gates[t, :, :2 * H] = rz
-            gates[t, :, 2 * H:] = n
-            hs[t + 1] = n + z * (hs[t] - n)
-        return hs[1:], (cell, x, hs, gates, ghn, W_ih, W_hh)
-    raise ValueError(f"unknown cell {cell!r}")
+    xp = _project(ws, "xp", x, W_ih, b_ih)
+    gates = _empty(ws, "gates", (T, B, 3 * H), dtype)  # r, z, n after activation
+    ghn = _empty(ws, "ghn", (T, B, H), dtype)  # W_hn h + b_hn, needed by backward
+    gh = _empty(ws, "gh", (B, 3 * H), dtype)
+    for t in range(T):
+        np.matmul(hs[t], Wt, out=gh)
+        gh += b_hh
+        rz = gates[t, :, :2 * H]
+        np.add(xp[t, :, :2 * H], gh[:, :2 * H], out=rz)
+        rz *= 0.5
+        np.tanh(rz, out=rz)
+        rz *= 0.5
+        rz += 0.5
+        r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
+        ghn[t] = gh[:, 2 * H:]
+        np.multiply(r, ghn[t], out=n)
+        n += xp[t, :, 2 * H:]
+        np.tanh(n, out=n)
+        h = hs[t + 1]
+        np.subtract(hs[t], n, out=h)
+        h *= z
+        h += n
+    return hs[1:], (cell, x, hs, gates, ghn, W_ih, W_hh)
 
 
-def layer_backward(dhs: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple[np.ndarray | None, dict]:
+def layer_backward(dhs: np.ndarray, cache: tuple, need_dx: bool = True,
+                   workspace: dict | None = None) -> tuple[np.ndarray | None, dict]:
     """Backpropagate ``dL/dh_t`` for every step (``T, B, H``) through one layer.
 
-    Returns ``dL/dx`` (or None) and the gradients ``{"weight_ih", "weight_hh", "bias_ih", "bias_hh"}``.
+    ``dhs`` may also be ``(B, H)``: the gradient of the last step only (the top layer of a
+    classifier).  Returns ``dL/dx`` (or None) and the gradients ``{"weight_ih", "weight_hh",
+    "bias_ih", "bias_hh"}``.
     """
     cell, x, hs, state, ghn, W_ih, W_hh = cache
+    if cell == "lstm":
+        return _lstm_backward(dhs, cache, need_dx, workspace)
     T, B, F = x.shape
-    H = W_hh.shape[1]
+    H, dtype, ws = W_hh.shape[1], W_hh.dtype, workspace
     G = GATES[cell]
-    dgi = np.empty((T, B, G * H), dtype=W_hh.dtype)  # dL/d(input projection)
-    dgh = dgi if cell != "gru" else np.empty_like(dgi)  # dL/d(recurrent projection)
-    dh = np.zeros((B, H), dtype=W_hh.dtype)
+    last_only = dhs.ndim == 2
+    dgi = _empty(ws, "dgi", (T, B, G * H), dtype)  # dL/d(input projection)
+    dgh = dgi if cell != "gru" else _empty(ws, "dgh", (T, B, G * H), dtype)  # dL/d(recurrent projection)
+    dh = dhs.copy() if last_only else np.zeros((B, H), dtype=dtype)
     if cell == "rnn":
         for t in range(T - 1, -1, -1):
-            dh += dhs[t]
+            if not last_only:
+                dh += dhs[t]
             h = hs[t + 1]
-            np.multiply(dh, 1 - h * h, out=dgi[t])
+            np.multiply(h, h, out=dgi[t])
+            np.subtract(1, dgi[t], out=dgi[t])
+            dgi[t] *= dh
             dh = dgi[t] @ W_hh
-    elif cell == "lstm":
-        gates, cs, tcs = state
-        dc = np.zeros((B, H), dtype=W_hh.dtype)
-        for t in range(T - 1, -1, -1):
-            dh += dhs[t]
-            a = gates[t]
-            i, f, g, o = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-            tc = tcs[t]
-            dc += dh * o * (1 - tc * tc)
-            da = dgi[t]
-            da[:, :H] = dc * g * i * (1 - i)
-            da[:, H:2 * H] = dc * cs[t] * f * (1 - f)
-            da[:, 2 * H:3 * H] = dc * i * (1 - g * g)
-            da[:, 3 * H:] = dh * tc * o * (1 - o)
-            dc *= f
-            dh = da @ W_hh
     else:  # gru
         gates = state
         for t in range(T - 1, -1, -1):
-            dh += dhs[t]
+            if not last_only:
+                dh += dhs[t]
             r, z, n = gates[t, :, :H], gates[t, :, H:2 * H], gates[t, :, 2 * H:]
             h_prev = hs[t]
             dan = dh * (1 - z) * (1 - n * n)
-            dr = dan * ghn[t]
-            dgi[t, :, :H] = dr * r * (1 - r)
+            dgi[t, :, :H] = dan * ghn[t] * r * (1 - r)
             dgi[t, :, H:2 * H] = dh * (h_prev - n) * z * (1 - z)
             dgi[t, :, 2 * H:] = dan
             dgh[t, :, :2 * H] = dgi[t, :, :2 * H]
-            dgh[t, :, 2 * H:] = dan * r
+            np.multiply(dan, r, out=dgh[t, :, 2 * H:])
             dh = dh * z + dgh[t] @ W_hh
     flat_gi = dgi.reshape(T * B, G * H)
     flat_gh = dgh.reshape(T * B, G * H)
@@ -128,5 +153,95 @@ def layer_backward(dhs: np.ndarray, cache: tuple, need_dx: bool = True) -> tuple
         "bias_ih": flat_gi.sum(axis=0),
         "bias_hh": flat_gh.sum(axis=0),
     }
-    dx = (flat_gi @ W_ih).reshape(T, B, F) if need_dx else None
+    dx = None
+    if need_dx:
+        dx = _empty(ws, "dx", (T, B, F), dtype)
+        np.matmul(flat_gi, W_ih, out=dx.reshape(T * B, F))
+    return dx, grads
+
+
+def _ifog(H: int) -> np.ndarray:
+    """Row permutation from PyTorch's (i, f, g, o) to the internal (i, f, o, g)."""
+    return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
+
+
+def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
+    T, B, _ = x.shape
+    H, dtype = W_hh.shape[1], W_hh.dtype
+    order = _ifog(H)
+    scale = np.ones(4 * H, dtype=dtype)
+    scale[:3 * H] = 0.5
+    # scaled input pre-activations, gates i f o g (permute the few weight rows, not the big array)
+    xs = _project(ws, "xp", x, W_ih[order] * scale[:, None], (b_ih + b_hh)[order] * scale)
+    Ws = np.ascontiguousarray((W_hh[order] * scale[:, None]).T)
+    gates = _empty(ws, "gates", (T, B, 4 * H), dtype)  # activated i, f, o, g
+    cs = _empty(ws, "cs", (T + 1, B, H), dtype)
+    cs[0] = 0
+    tcs = _empty(ws, "tcs", (T, B, H), dtype)
+    ig = _empty(ws, "ig", (B, H), dtype)
+    for t in range(T):
+        a = gates[t]
+        np.matmul(hs[t], Ws, out=a)
+        a += xs[t]
+        np.tanh(a, out=a)
+        sig = a[:, :3 * H]
+        sig *= 0.5
+        sig += 0.5
+        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.multiply(f, cs[t], out=cs[t + 1])
+        np.multiply(i, g, out=ig)
+        cs[t + 1] += ig
+        np.tanh(cs[t + 1], out=tcs[t])
+        np.multiply(o, tcs[t], out=hs[t + 1])
+    return hs[1:], ("lstm", x, hs, (gates, cs, tcs), order, W_ih, W_hh)
+
+
+def _lstm_backward(dhs, cache, need_dx, ws):
+    _, x, hs, (gates, cs, tcs), order, W_ih, W_hh = cache
+    T, B, F = x.shape
+    H, dtype = W_hh.shape[1], W_hh.dtype
+    # d(activation)/d(pre-activation) for every step: s(1-s) for i, f, o; 1-g^2 for g
+    deriv = _empty(ws, "deriv", gates.shape, dtype)
+    np.subtract(1, gates, out=deriv)
+    deriv *= gates  # s(1 - s): right for i, f, o; the g block is overwritten next
+    g_all = gates[:, :, 3 * H:]
+    np.multiply(g_all, g_all, out=deriv[:, :, 3 * H:])
+    np.subtract(1, deriv[:, :, 3 * H:], out=deriv[:, :, 3 * H:])
+    dtc = _empty(ws, "dtc", tcs.shape, dtype)
+    np.multiply(tcs, tcs, out=dtc)
+    np.subtract(1, dtc, out=dtc)
+    W = np.ascontiguousarray(W_hh[order])
+    dgates = _empty(ws, "dgates", gates.shape, dtype)
+    last_only = dhs.ndim == 2
+    dh = dhs.copy() if last_only else np.zeros((B, H), dtype=dtype)
+    dc = np.zeros((B, H), dtype=dtype)
+    tmp = np.empty((B, H), dtype=dtype)
+    for t in range(T - 1, -1, -1):
+        if not last_only:
+            dh += dhs[t]
+        a, da = gates[t], dgates[t]
+        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        np.multiply(dh, o, out=tmp)
+        tmp *= dtc[t]
+        dc += tmp
+        np.multiply(dc, g, out=da[:, :H])
+        np.multiply(dc, cs[t], out=da[:, H:2 * H])
+        np.multiply(dh, tcs[t], out=da[:, 2 * H:3 * H])
+        np.multiply(dc, i, out=da[:, 3 * H:])
+        da *= deriv[t]
+        dc *= f
+        dh = da @ W
+    back = np.argsort(order)  # internal -> PyTorch row order
+    flat = dgates.reshape(T * B, 4 * H)
+    bias = flat.sum(axis=0)[back]
+    grads = {
+        "weight_ih": (flat.T @ x.reshape(T * B, F))[back],
+        "weight_hh": (flat.T @ hs[:-1].reshape(T * B, H))[back],
+        "bias_ih": bias,
+        "bias_hh": bias.copy(),
+    }
+    dx = None
+    if need_dx:
+        dx = _empty(ws, "dx", (T, B, F), dtype)
+        np.matmul(flat, W_ih[order], out=dx.reshape(T * B, F))
     return dx, grads

@@ -88,6 +88,14 @@ class SequenceClassifier:
 
     # ------------------------------------------------------------ computation
 
+    def _workspace(self, layer: int) -> dict:
+        """Buffers reused by every forward/backward pass of ``layer`` (see graphtools.nn.cells)."""
+        if not hasattr(self, "_buffers"):
+            self._buffers: list[dict] = []
+        while len(self._buffers) <= layer:
+            self._buffers.append({})
+        return self._buffers[layer]
+
     def _layers(self):
         for layer in range(self.num_layers):
             p = self.params
@@ -95,17 +103,23 @@ class SequenceClassifier:
                    p[f"rnn.bias_ih_l{layer}"], p[f"rnn.bias_hh_l{layer}"])
 
     def _check_input(self, x) -> np.ndarray:
+        """``x`` as a time-major ``(T, B, F)`` array in the model's dtype (a reused buffer)."""
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise GraphtoolsError(f"input must have shape (batch, T, {self.input_size}), got {list(x.shape)}")
-        return np.ascontiguousarray(x.transpose(1, 0, 2), dtype=self.params["fc.weight"].dtype)
+        out = self._workspace(0).get("input")
+        shape, dtype = (x.shape[1], x.shape[0], x.shape[2]), self.params["fc.weight"].dtype
+        if out is None or out.shape != shape or out.dtype != dtype:
+            out = self._workspace(0)["input"] = np.empty(shape, dtype)
+        np.copyto(out, x.transpose(1, 0, 2), casting="unsafe")
+        return out
 
     def forward(self, x, return_caches: bool = False):
         """Logits ``(batch, num_classes)`` for ``x`` of shape ``(batch, T, features)``."""
         h = self._check_input(x)
         caches = []
-        for W_ih, W_hh, b_ih, b_hh in self._layers():
-            h, cache = layer_forward(self.cell, h, W_ih, W_hh, b_ih, b_hh)
+        for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(self._layers()):
+            h, cache = layer_forward(self.cell, h, W_ih, W_hh, b_ih, b_hh, self._workspace(k))
             caches.append(cache)
         last = h[-1]
         logits = last @ self.params["fc.weight"].T + self.params["fc.bias"]
@@ -116,10 +130,9 @@ class SequenceClassifier:
         logits, (caches, last, shape) = self.forward(x, return_caches=True)
         loss, dlogits = cross_entropy(logits, np.asarray(labels))
         grads = {"fc.weight": dlogits.T @ last, "fc.bias": dlogits.sum(axis=0)}
-        dhs = np.zeros(shape, dtype=last.dtype)
-        dhs[-1] = dlogits @ self.params["fc.weight"]
+        dhs = dlogits @ self.params["fc.weight"]  # (B, H): only the last step feeds the head
         for layer in range(self.num_layers - 1, -1, -1):
-            dhs, g = layer_backward(dhs, caches[layer], need_dx=layer > 0)
+            dhs, g = layer_backward(dhs, caches[layer], need_dx=layer > 0, workspace=self._workspace(layer))
             for name, value in g.items():
                 grads[f"rnn.{name}_l{layer}"] = value
         for name, mask in self.masks.items():

@@ -29,19 +29,30 @@ class Adam:
         self.masks = masks or {}
         self.m = {k: np.zeros_like(v) for k, v in params.items()}
         self.v = {k: np.zeros_like(v) for k, v in params.items()}
+        self.scratch = {k: np.empty_like(v) for k, v in params.items()}  # no allocation per step
         self.t = 0
 
     def step(self, grads: dict[str, np.ndarray]) -> None:
+        """``m = b1 m + (1-b1) g``, ``v = b2 v + (1-b2) g^2``,
+        ``p -= lr (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)``, all in place."""
         self.t += 1
         b1, b2 = self.betas
         c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
         for name, p in self.params.items():
-            g, m, v = grads[name], self.m[name], self.v[name]
+            g, m, v, tmp = grads[name], self.m[name], self.v[name], self.scratch[name]
             m *= b1
-            m += (1 - b1) * g
+            np.multiply(g, 1 - b1, out=tmp)
+            m += tmp
             v *= b2
-            v += (1 - b2) * g * g
-            p -= (self.lr / c1) * m / (np.sqrt(v / c2) + self.eps)
+            np.multiply(g, g, out=tmp)
+            tmp *= 1 - b2
+            v += tmp
+            np.divide(v, c2, out=tmp)
+            np.sqrt(tmp, out=tmp)
+            tmp += self.eps
+            np.divide(m, tmp, out=tmp)
+            tmp *= self.lr / c1
+            p -= tmp
             mask = self.masks.get(name)
             if mask is not None:
                 p *= mask

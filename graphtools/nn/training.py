@@ -78,6 +78,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     rng = np.random.default_rng(seed)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
     batches = (len(x) + batch_size - 1) // batch_size
+    batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
     result = TrainResult()
     start = time.perf_counter()
     for epoch in range(1, epochs + 1):
@@ -85,7 +86,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
         seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
         for b in range(batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            loss, logits, grads = model.loss_and_grads(x[idx], y[idx])
+            loss, logits, grads = model.loss_and_grads(np.take(x, idx, axis=0, out=batch[:len(idx)]), y[idx])
             clip_grad_norm(grads, clip)
             opt.step(grads)
             seen += len(idx)

@@ -1,0 +1,116 @@
+"""Benchmark: time per training epoch of graphtools' numpy trainer against PyTorch's CPU nn.LSTM/nn.RNN.
+
+Same model (cell, hidden 128, 1 layer, linear head on the last hidden state), same data
+(seq-MNIST: 28 steps x 28 features), same batch size, Adam, gradient clipping at 1.0,
+same number of threads (torch.set_num_threads to the cores numpy's BLAS uses).
+torch is used by this script only, and only if installed.
+
+Run:  python benchmarks/bench_train.py --data ../shared/data/mnist.npz [--cell lstm] [--runs 5] [--limit 20000]
+Each run times one epoch over the first --limit training examples in a fresh process
+(torch's OpenMP threads keep spinning after its last operation and would slow numpy
+down in a shared process), the two trainers alternating; prints the median seconds per
+epoch, scaled to the full 60,000 examples, and the ratio numpy / torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+
+import numpy as np
+
+
+def numpy_epoch(cell, x, y, hidden, batch_size, seed):
+    from graphtools.nn import SequenceClassifier, fit
+
+    model = SequenceClassifier(cell, x.shape[2], hidden, 1, 10, seed=seed)
+    start = time.perf_counter()
+    fit(model, x, y, epochs=1, batch_size=batch_size, lr=1e-3, clip=1.0, seed=seed)
+    return time.perf_counter() - start
+
+
+def torch_epoch(cell, x, y, hidden, batch_size, seed, threads):
+    import torch
+    from torch import nn
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rnn = {"lstm": nn.LSTM, "rnn": nn.RNN, "gru": nn.GRU}[cell](x.shape[2], hidden, batch_first=True)
+    fc = nn.Linear(hidden, 10)
+    params = list(rnn.parameters()) + list(fc.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    order = torch.from_numpy(np.random.default_rng(seed).permutation(len(x)))
+    start = time.perf_counter()
+    for i in range(0, len(x), batch_size):
+        idx = order[i:i + batch_size]
+        out, _ = rnn(xt[idx])
+        loss = nn.functional.cross_entropy(fc(out[:, -1]), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+    return time.perf_counter() - start
+
+
+def measure(trainer, args) -> float:
+    """One epoch of ``trainer`` in a fresh interpreter (no thread pool left spinning by the other)."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys; sys.path.insert(0, %r); import bench_train as b; "
+        "from graphtools.data import load_dataset; "
+        "d = load_dataset('seq-mnist', %r, 'train', %d); "
+        "threads = b.blas_threads(); "
+        "s = b.%s_epoch(%r, d.x, d.y, %d, %d, %d%s); "
+        "print(json.dumps({'seconds': s * 60000 / len(d), 'threads': threads}))"
+    ) % (os.path.dirname(os.path.abspath(__file__)), args.data, args.limit, trainer, args.cell, args.hidden,
+         args.batch_size, 0, ", threads" if trainer == "torch" else "")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--cell", default="lstm", choices=["rnn", "lstm", "gru"])
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--limit", type=int, default=20000)
+    args = parser.parse_args()
+    import torch
+
+    results = {"numpy": [], "torch": []}
+    threads = None
+    for _ in range(args.runs):  # alternated, so drift in machine load hits both alike
+        for trainer in results:
+            r = measure(trainer, args)
+            results[trainer].append(r["seconds"])
+            threads = r["threads"]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+          f"numpy {np.__version__}, torch {torch.__version__} ({threads} threads each); {args.cell.upper()} "
+          f"hidden {args.hidden}, batch {args.batch_size}, seq-MNIST; one epoch over the first {args.limit} "
+          f"examples, scaled to 60,000; each run in a fresh process; median of {args.runs} runs\n")
+    print("| trainer | seconds per epoch (median) | runs |")
+    print("|---|---|---|")
+    medians = {}
+    for name, runs in results.items():
+        medians[name] = statistics.median(runs)
+        print(f"| {name} | {medians[name]:.1f} | {', '.join(f'{r:.1f}' for r in runs)} |")
+    print(f"\nratio numpy / torch: {medians['numpy'] / medians['torch']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""``graphtools train`` and ``graphtools evaluate``: the numpy trainer from the command line."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import click
+
+from graphtools.data.load import DATASETS
+from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+class _Bar:
+    """One status line rewritten in place on a terminal; one line per epoch otherwise (logs)."""
+
+    def __init__(self):
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, p):
+        line = (f"epoch {p.epoch}/{p.epochs}  batch {p.batch}/{p.batches}  loss {p.loss:.4f}  "
+                f"acc {100 * p.accuracy:.2f}%  {p.samples_per_second:,.0f} samples/s  ETA {_duration(p.eta_seconds)}")
+        end = p.batch == p.batches
+        if self.tty and (end or time.monotonic() - self.last > 0.2):
+            click.echo("\r" + line + ("\n" if end else ""), err=True, nl=False)
+            self.last = time.monotonic()
+        elif not self.tty and end:
+            click.echo(line, err=True)
+
+
+@click.command()
+@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True)
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="Clip the global gradient norm to this.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
+@click.option("--mask", type=click.Path(path_type=str), default=None,
+              help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
+@click.option("--init", type=click.Path(path_type=str), default=None,
+              help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+              help="Checkpoint to write (after every epoch, atomically).")
+def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
+          output):
+    """Train a sequence classifier in numpy; print the test accuracy at the end."""
+    config = TrainConfig(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed,
+                         limit, mask, init)
+    try:
+        result = train_from_config(config, output, progress=_Bar())
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted: the checkpoint of the last complete epoch (if any) is intact at " + output,
+                   err=True)
+        raise SystemExit(130) from None
+    per_epoch = sum(r["seconds"] for r in result.epochs) / len(result.epochs)
+    click.echo(f"test accuracy {100 * result.test.accuracy:.2f}% on {result.test.samples} examples; "
+               f"{per_epoch:.1f} s per epoch; checkpoint {output}")
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(path_type=str))
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
+@click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--noise-snr", type=float, default=None, metavar="DB",
+              help="Mix background noise at this SNR (speech-commands).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def evaluate(checkpoint, dataset, data, split, limit, noise_snr, fmt):
+    """Accuracy and loss of CHECKPOINT on a dataset split."""
+    result = evaluate_checkpoint(checkpoint, dataset, data, split, limit, noise_snr)
+    if fmt == "json":
+        click.echo(json.dumps({"accuracy": result.accuracy, "loss": result.loss, "samples": result.samples}))
+    else:
+        click.echo(f"accuracy {100 * result.accuracy:.2f}%  loss {result.loss:.4f}  samples {result.samples}")

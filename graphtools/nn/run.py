@@ -1,0 +1,79 @@
+"""Train and evaluate from files: what ``graphtools train`` and ``graphtools evaluate`` run."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from graphtools.data import load_dataset
+from graphtools.errors import GraphtoolsError
+from graphtools.io import load_state
+from graphtools.nn.classifier import MASK_SUFFIX, SequenceClassifier, load_model
+from graphtools.nn.training import Evaluation, TrainResult, evaluate, fit
+
+
+@dataclass
+class TrainConfig:
+    """Everything one training run depends on (stored in the checkpoint's metadata)."""
+
+    cell: str = "lstm"
+    hidden: int = 128
+    layers: int = 1
+    dataset: str = "seq-mnist"
+    data: str = ""
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 1e-3
+    optimizer: str = "adam"
+    clip: float | None = 1.0
+    seed: int = 0
+    limit: int | None = None
+    mask: str | None = None
+    init: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``{weight name: bool mask}`` from every ``<name>_mask`` array of a checkpoint file."""
+    tensors = load_state(path).tensors
+    masks = {k[: -len(MASK_SUFFIX)]: v != 0 for k, v in tensors.items() if k.endswith(MASK_SUFFIX)}
+    if not masks:
+        raise GraphtoolsError(f"{path}: holds no masks (arrays named <weight>_mask)")
+    return masks
+
+
+def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None) -> TrainResult:
+    """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
+    checkpoint of the last complete epoch at ``output``."""
+    train = load_dataset(config.dataset, config.data, "train", config.limit)
+    test = load_dataset(config.dataset, config.data, "test", config.limit)
+    if config.init:
+        model = load_model(config.init)
+        if (model.input_size, model.num_classes) != (train.features, train.num_classes):
+            raise GraphtoolsError(f"{config.init}: the model takes {model.input_size} features and "
+                                  f"{model.num_classes} classes; {config.dataset} has {train.features} "
+                                  f"and {train.num_classes}")
+        config.cell, config.hidden, config.layers = model.cell, model.hidden_size, model.num_layers
+    else:
+        model = SequenceClassifier(config.cell, train.features, config.hidden, config.layers,
+                                   train.num_classes, seed=config.seed)
+    if config.mask:
+        model.set_masks({**model.masks, **load_masks(config.mask)})
+    meta = {"dataset": config.dataset, "lr": config.lr, "batch_size": config.batch_size,
+            "optimizer": config.optimizer, "limit": config.limit, "data_note": train.note, **config.extra}
+    return fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+               optimizer=config.optimizer, clip=config.clip, seed=config.seed, test=(test.x, test.y),
+               checkpoint=output, progress=progress, meta=meta)
+
+
+def evaluate_checkpoint(path: str | os.PathLike, dataset: str, data: str, split: str = "test",
+                        limit: int | None = None, noise_snr: float | None = None) -> Evaluation:
+    """Accuracy and loss of the checkpoint at ``path`` on a split of a dataset."""
+    model = load_model(path)
+    ds = load_dataset(dataset, data, split, limit, noise_snr=noise_snr)
+    if (ds.features, ds.num_classes) != (model.input_size, model.num_classes):
+        raise GraphtoolsError(f"{path}: the model takes {model.input_size} features and {model.num_classes} "
+                              f"classes; {dataset} has {ds.features} and {ds.num_classes}")
+    return evaluate(model, ds.x, ds.y)
