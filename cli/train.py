@@ -66,6 +66,9 @@ def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer
         click.echo("\ninterrupted: the checkpoint of the last complete epoch (if any) is intact at " + output,
                    err=True)
         raise SystemExit(130) from None
+    for r in result.epochs:
+        click.echo(f"epoch {r['epoch']}: loss {r['loss']:.4f}  train accuracy {100 * r['train_accuracy']:.2f}%  "
+                   f"test accuracy {100 * r['test_accuracy']:.2f}%  {r['seconds']:.1f} s")
     per_epoch = sum(r["seconds"] for r in result.epochs) / len(result.epochs)
     click.echo(f"test accuracy {100 * result.test.accuracy:.2f}% on {result.test.samples} examples; "
                f"{per_epoch:.1f} s per epoch; checkpoint {output}")
