@@ -209,3 +209,33 @@ def test_gradients_match_torch_autograd(cell):
     for k, v in rnn.named_parameters():
         assert np.allclose(grads[f"rnn.{k}"], v.grad.numpy(), rtol=1e-10, atol=1e-12), k
     assert np.allclose(grads["fc.weight"], fc.weight.grad.numpy(), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_parallel_gradients_equal_whole_batch_gradients(cell):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = float64_model(cell, layers=2)
+    model.set_masks({"rnn.weight_hh_l0": np.random.default_rng(0).random(model.params["rnn.weight_hh_l0"].shape) < .5})
+    rng = np.random.default_rng(6)
+    x, y = rng.standard_normal((9, 5, 3)), rng.integers(0, 4, 9)
+    loss, logits, grads = model.loss_and_grads(x, y)
+    with ThreadPoolExecutor(3) as pool:
+        p_loss, p_logits, p_grads = model.parallel_loss_and_grads(x, y, pool, 3)
+        assert np.allclose(model.parallel_forward(x, pool, 3), logits, rtol=1e-13)
+    assert p_loss == pytest.approx(loss, rel=1e-13)
+    assert np.allclose(p_logits, logits, rtol=1e-13)
+    for name in grads:
+        assert np.allclose(p_grads[name], grads[name], rtol=1e-11, atol=1e-14), name
+
+
+def test_threaded_training_is_deterministic():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((256, 5, 3)).astype(np.float32)
+    y = (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
+    params = []
+    for _ in range(2):
+        model = SequenceClassifier("gru", 3, 8, 1, 2, seed=2)
+        fit(model, x, y, epochs=2, batch_size=64, workers=2, seed=3)
+        params.append(model.params)
+    assert all(np.array_equal(params[0][k], params[1][k]) for k in params[0])

@@ -88,13 +88,11 @@ class SequenceClassifier:
 
     # ------------------------------------------------------------ computation
 
-    def _workspace(self, layer: int) -> dict:
-        """Buffers reused by every forward/backward pass of ``layer`` (see graphtools.nn.cells)."""
+    def _workspace(self, layer: int, replica: int = 0) -> dict:
+        """Buffers reused by every pass of ``layer`` in worker ``replica`` (see graphtools.nn.cells)."""
         if not hasattr(self, "_buffers"):
-            self._buffers: list[dict] = []
-        while len(self._buffers) <= layer:
-            self._buffers.append({})
-        return self._buffers[layer]
+            self._buffers: dict = {}
+        return self._buffers.setdefault((replica, layer), {})
 
     def _layers(self):
         for layer in range(self.num_layers):
@@ -102,42 +100,67 @@ class SequenceClassifier:
             yield (p[f"rnn.weight_ih_l{layer}"], p[f"rnn.weight_hh_l{layer}"],
                    p[f"rnn.bias_ih_l{layer}"], p[f"rnn.bias_hh_l{layer}"])
 
-    def _check_input(self, x) -> np.ndarray:
+    def _check_input(self, x, replica: int = 0) -> np.ndarray:
         """``x`` as a time-major ``(T, B, F)`` array in the model's dtype (a reused buffer)."""
         x = np.asarray(x)
         if x.ndim != 3 or x.shape[2] != self.input_size:
             raise GraphtoolsError(f"input must have shape (batch, T, {self.input_size}), got {list(x.shape)}")
-        out = self._workspace(0).get("input")
+        ws = self._workspace(0, replica)
+        out = ws.get("input")
         shape, dtype = (x.shape[1], x.shape[0], x.shape[2]), self.params["fc.weight"].dtype
         if out is None or out.shape != shape or out.dtype != dtype:
-            out = self._workspace(0)["input"] = np.empty(shape, dtype)
+            out = ws["input"] = np.empty(shape, dtype)
         np.copyto(out, x.transpose(1, 0, 2), casting="unsafe")
         return out
 
-    def forward(self, x, return_caches: bool = False):
+    def forward(self, x, return_caches: bool = False, replica: int = 0):
         """Logits ``(batch, num_classes)`` for ``x`` of shape ``(batch, T, features)``."""
-        h = self._check_input(x)
+        h = self._check_input(x, replica)
         caches = []
         for k, (W_ih, W_hh, b_ih, b_hh) in enumerate(self._layers()):
-            h, cache = layer_forward(self.cell, h, W_ih, W_hh, b_ih, b_hh, self._workspace(k))
+            h, cache = layer_forward(self.cell, h, W_ih, W_hh, b_ih, b_hh, self._workspace(k, replica))
             caches.append(cache)
         last = h[-1]
         logits = last @ self.params["fc.weight"].T + self.params["fc.bias"]
         return (logits, (caches, last, h.shape)) if return_caches else logits
 
-    def loss_and_grads(self, x, labels) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    def loss_and_grads(self, x, labels, replica: int = 0) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
         """Mean cross-entropy, logits, and the gradient of every parameter (masked)."""
-        logits, (caches, last, shape) = self.forward(x, return_caches=True)
+        logits, (caches, last, shape) = self.forward(x, return_caches=True, replica=replica)
         loss, dlogits = cross_entropy(logits, np.asarray(labels))
         grads = {"fc.weight": dlogits.T @ last, "fc.bias": dlogits.sum(axis=0)}
         dhs = dlogits @ self.params["fc.weight"]  # (B, H): only the last step feeds the head
         for layer in range(self.num_layers - 1, -1, -1):
-            dhs, g = layer_backward(dhs, caches[layer], need_dx=layer > 0, workspace=self._workspace(layer))
+            dhs, g = layer_backward(dhs, caches[layer], need_dx=layer > 0,
+                                    workspace=self._workspace(layer, replica))
             for name, value in g.items():
                 grads[f"rnn.{name}_l{layer}"] = value
         for name, mask in self.masks.items():
             grads[name] *= mask
         return loss, logits, grads
+
+    def parallel_loss_and_grads(self, x, labels, pool, workers: int):
+        """:meth:`loss_and_grads` of the whole batch, computed as ``workers`` consecutive parts on
+        the threads of ``pool`` (numpy releases the GIL in its kernels) and combined exactly: the
+        mean loss and its gradients are the size-weighted means of the parts'."""
+        bounds = np.linspace(0, len(labels), workers + 1).astype(int)
+        jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        results = list(pool.map(lambda job: self.loss_and_grads(x[job[1]], labels[job[1]], replica=job[0]), jobs))
+        weights = np.diff(bounds) / len(labels)
+        loss = float(sum(w * r[0] for w, r in zip(weights, results)))
+        grads = {}
+        for name in results[0][2]:
+            total = results[0][2][name] * weights[0]
+            for w, r in zip(weights[1:], results[1:]):
+                total += w * r[2][name]
+            grads[name] = total
+        return loss, np.concatenate([r[1] for r in results]), grads
+
+    def parallel_forward(self, x, pool, workers: int) -> np.ndarray:
+        """:meth:`forward` on ``workers`` consecutive parts of ``x`` at once."""
+        bounds = np.linspace(0, len(x), workers + 1).astype(int)
+        jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
+        return np.concatenate(list(pool.map(lambda job: self.forward(x[job[1]], replica=job[0]), jobs)))
 
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
         """Class index of each example."""

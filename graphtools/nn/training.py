@@ -6,12 +6,16 @@ RNG and the model's initialisation are the only randomness).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
+
+from threadpoolctl import threadpool_limits
 
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
@@ -45,13 +49,19 @@ class TrainResult:
     test: Evaluation | None = None
 
 
-def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000) -> Evaluation:
-    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``."""
+def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
+             pool=None, workers: int = 1) -> Evaluation:
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)`` (on ``workers`` threads of
+    ``pool`` when given)."""
     if len(x) == 0:
         raise GraphtoolsError("cannot evaluate on an empty dataset")
     correct, total_loss = 0, 0.0
     for i in range(0, len(x), batch_size):
-        logits = model.forward(x[i:i + batch_size])
+        chunk = x[i:i + batch_size]
+        if pool is not None and len(chunk) >= 2 * workers:
+            logits = model.parallel_forward(chunk, pool, workers)
+        else:
+            logits = model.forward(chunk)
         labels = y[i:i + batch_size]
         loss, _ = cross_entropy(logits.astype(np.float64), labels)
         total_loss += loss * len(labels)
@@ -62,10 +72,13 @@ def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size
 def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
         test: tuple[np.ndarray, np.ndarray] | None = None, checkpoint: str | os.PathLike | None = None,
-        progress: Callable[[Progress], None] | None = None, meta: dict | None = None) -> TrainResult:
+        progress: Callable[[Progress], None] | None = None, meta: dict | None = None,
+        workers: int | None = None) -> TrainResult:
     """Train ``model`` in place; after every epoch evaluate on ``test`` and write ``checkpoint``.
 
-    Pruned weights (``model.masks``) stay exactly zero throughout.
+    Pruned weights (``model.masks``) stay exactly zero throughout.  ``workers`` threads (default:
+    2 on a multi-core machine for batches of at least 64) each compute the gradient of a part
+    of every batch with one BLAS thread; the combined gradient is that of the whole batch.
     """
     if optimizer not in OPTIMIZERS:
         raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
@@ -77,6 +90,21 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
         raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
     rng = np.random.default_rng(seed)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 2) if batch_size >= 64 else 1
+    with contextlib.ExitStack() as stack:
+        pool = None
+        if workers > 1:
+            # data parallel over batch parts, one BLAS thread per worker: the elementwise passes
+            # (single-threaded in numpy) then run on every core too
+            pool = stack.enter_context(ThreadPoolExecutor(workers))
+            stack.enter_context(threadpool_limits(1))
+        return _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test, checkpoint,
+                       progress, meta, seed)
+
+
+def _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test, checkpoint, progress, meta,
+            seed):
     batches = (len(x) + batch_size - 1) // batch_size
     batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
     result = TrainResult()
@@ -86,7 +114,11 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
         seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
         for b in range(batches):
             idx = order[b * batch_size:(b + 1) * batch_size]
-            loss, logits, grads = model.loss_and_grads(np.take(x, idx, axis=0, out=batch[:len(idx)]), y[idx])
+            xb = np.take(x, idx, axis=0, out=batch[:len(idx)])
+            if pool is not None and len(idx) >= 2 * workers:
+                loss, logits, grads = model.parallel_loss_and_grads(xb, y[idx], pool, workers)
+            else:
+                loss, logits, grads = model.loss_and_grads(xb, y[idx])
             clip_grad_norm(grads, clip)
             opt.step(grads)
             seen += len(idx)
@@ -101,7 +133,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
         record = {"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
                   "seconds": time.perf_counter() - epoch_start}
         if test is not None:
-            result.test = evaluate(model, *test)
+            result.test = evaluate(model, *test, pool=pool, workers=workers)
             record["test_accuracy"] = result.test.accuracy
         result.epochs.append(record)
         if checkpoint is not None:
