@@ -53,13 +53,15 @@ class _Bar:
               help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
 @click.option("--init", type=click.Path(path_type=str), default=None,
               help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Threads per batch, one BLAS thread each [default: 2 on a multi-core machine].")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
-          output):
+          workers, output):
     """Train a sequence classifier in numpy; print the test accuracy at the end."""
     config = TrainConfig(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed,
-                         limit, mask, init)
+                         limit, mask, init, workers)
     try:
         result = train_from_config(config, output, progress=_Bar())
     except KeyboardInterrupt:

@@ -32,6 +32,7 @@ class TrainConfig:
     limit: int | None = None
     mask: str | None = None
     init: str | None = None
+    workers: int | None = None  # threads per batch; None: 2 on a multi-core machine for batches >= 64
     extra: dict = field(default_factory=dict)
 
 
@@ -65,7 +66,7 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
             "optimizer": config.optimizer, "limit": config.limit, "data_note": train.note, **config.extra}
     return fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                optimizer=config.optimizer, clip=config.clip, seed=config.seed, test=(test.x, test.y),
-               checkpoint=output, progress=progress, meta=meta)
+               checkpoint=output, progress=progress, meta=meta, workers=config.workers)
 
 
 def evaluate_checkpoint(path: str | os.PathLike, dataset: str, data: str, split: str = "test",
