@@ -15,13 +15,12 @@ Prints a Markdown table (median of the runs) for docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import time
+
+from fresh import run_in_fresh_process
 
 HIDDEN, INPUT, STEPS = 256, 1, 784
 
@@ -74,12 +73,7 @@ def run_baseline(density: float) -> dict:
 
 def child(method: str, density: float) -> dict:
     """Run one method in a fresh interpreter; it reports its own peak resident memory."""
-    code = (f"import json, resource, sys; sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r}); "
-            f"import bench_unfold as b; r = b.run_{method}({density}); "
-            "r['peak_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; "
-            "print(json.dumps(r, default=float))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    return run_in_fresh_process("bench_unfold", f"run_{method}({density!r})")
 
 
 def main() -> None:

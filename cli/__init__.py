@@ -49,12 +49,14 @@ def main():
 from .analyze import analyze  # noqa: E402  (commands register after the group exists)
 from .check import check  # noqa: E402
 from .data import data  # noqa: E402
+from .prune import prune  # noqa: E402
 from .train import evaluate, train  # noqa: E402
 from .unfold import unfold  # noqa: E402
 
 main.add_command(analyze)
 main.add_command(unfold)
 main.add_command(check)
+main.add_command(prune)
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(data)

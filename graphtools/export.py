@@ -45,7 +45,7 @@ def write_graphml(graph: UnfoldedGraph, handle: TextIO) -> None:
         '  <key id="t" for="node" attr.name="t" attr.type="int"/>\n'
         '  <key id="j" for="node" attr.name="j" attr.type="int"/>\n'
         '  <key id="weight" for="edge" attr.name="weight" attr.type="double"/>\n'
-        f'  <graph id="unfolded" edgedefault="directed">\n'
+        '  <graph id="unfolded" edgedefault="directed">\n'
     )
     names = graph.node_names()
     for block in graph.blocks.values():

@@ -204,7 +204,7 @@ def _torch_module(prefix: str, entries: dict) -> tuple[RecurrentModule, list[Wei
             raise _fail(name_hr, hr.shape, f"(proj_size, hidden) with proj_size = columns of {name_hh} = {hh.shape[1]}")
         hidden, proj = hr.shape[1], hr.shape[0]
         if proj >= hidden:
-            raise _fail(name_hr, hr.shape, f"(proj_size, hidden) with proj_size < hidden, as PyTorch requires")
+            raise _fail(name_hr, hr.shape, "(proj_size, hidden) with proj_size < hidden, as PyTorch requires")
         cell = _cell_from(name_hh, rows, hidden)
         if cell != "lstm":
             raise GraphtoolsError(f"{name_hr}: a projection (weight_hr) exists only for LSTM, but {name_hh} is a {cell.upper()}")

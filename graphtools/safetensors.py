@@ -185,3 +185,53 @@ def load_safetensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         entries, metadata, data_start = read_header(path, handle, size)
         tensors = {e.name: _read_tensor(handle, data_start, e) for e in entries}
     return tensors, dict(metadata)
+
+
+# ---------------------------------------------------------------- writing
+
+#: numpy dtype (little-endian) -> safetensors dtype name, for writing.
+_WRITE_DTYPES: dict[str, str] = {
+    "float64": "F64", "float32": "F32", "float16": "F16",
+    "int64": "I64", "int32": "I32", "int16": "I16", "int8": "I8",
+    "uint64": "U64", "uint32": "U32", "uint16": "U16", "uint8": "U8", "bool": "BOOL",
+}
+
+
+def write_safetensors(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
+    """Write ``tensors`` (name -> array) as a ``.safetensors`` file, atomically.
+
+    The layout of the module docstring: the header JSON (padded with spaces to a
+    multiple of 8 bytes, as the reference writer does) maps each name to its dtype,
+    shape and ``data_offsets``; tensors follow contiguously in the given order,
+    C-ordered and little-endian; ``metadata`` (strings to strings) goes under
+    ``__metadata__``.  dtypes: F64, F32, F16, I64-I8, U64-U8, BOOL; anything else
+    raises GraphtoolsError and nothing is written.
+    """
+    from graphtools.atomic import atomic_open
+
+    header: dict = {}
+    if metadata:
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+            raise GraphtoolsError("safetensors metadata must map strings to strings")
+        header["__metadata__"] = dict(metadata)
+    blobs = []
+    offset = 0
+    for name, value in tensors.items():
+        if name == "__metadata__":
+            raise GraphtoolsError("a tensor cannot be named __metadata__ in a safetensors file")
+        arr = np.asarray(value)
+        dtype = _WRITE_DTYPES.get(arr.dtype.name)
+        if dtype is None:
+            raise GraphtoolsError(f"tensor {name!r} has dtype {arr.dtype}, which safetensors cannot hold")
+        data = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<") if arr.dtype.itemsize > 1 else arr.dtype)
+        raw = data.tobytes()
+        header[name] = {"dtype": dtype, "shape": list(arr.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with atomic_open(path, "wb") as handle:
+        handle.write(len(text).to_bytes(8, "little"))
+        handle.write(text)
+        for raw in blobs:
+            handle.write(raw)

@@ -11,25 +11,6 @@ from graphtools.io import load_state
 from graphtools.nn import SequenceClassifier, fit, load_model
 
 
-@pytest.fixture
-def mnist(tmp_path):
-    """A Keras-layout mnist.npz whose class is the brightest of 3 horizontal bands: learnable fast."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 3, n)
-        x = rng.integers(0, 60, (n, 28, 28))
-        for i, label in enumerate(y):
-            x[i, 9 * label:9 * label + 9] += 180
-        return x.astype(np.uint8), y.astype(np.uint8)
-
-    x_train, y_train = make(300)
-    x_test, y_test = make(100)
-    path = tmp_path / "mnist.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
-
-
 def run(*args):
     return CliRunner().invoke(main, [str(a) for a in args])
 
@@ -106,3 +87,18 @@ def test_interrupted_training_leaves_the_last_complete_checkpoint(tmp_path):
     assert saved["epochs"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temporary file left behind
     load_model(ckpt)
+
+
+def test_masks_under_another_prefix_are_mapped(mnist, tmp_path):
+    first = tmp_path / "a.npz"
+    assert run("train", "--cell", "gru", "--hidden", "6", "--data", mnist, "--epochs", "1", "-o", first).exit_code == 0
+    params = load_model(first).params
+    mask = np.random.default_rng(2).random(params["rnn.weight_hh_l0"].shape) < 0.4
+    head = np.random.default_rng(3).random(params["fc.weight"].shape) < 0.5
+    np.savez(tmp_path / "mask.npz", **{"encoder.gru.weight_hh_l0_mask": mask, "classifier.weight_mask": head})
+    out = tmp_path / "b.npz"
+    result = run("train", "--init", first, "--mask", tmp_path / "mask.npz", "--data", mnist, "--epochs", "1",
+                 "-o", out)
+    assert result.exit_code == 0, result.output
+    model = load_model(out)
+    assert np.array_equal(model.masks["rnn.weight_hh_l0"], mask) and np.array_equal(model.masks["fc.weight"], head)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +46,17 @@ def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return masks
 
 
+def _parameter_name(name: str, mask: np.ndarray, model: SequenceClassifier) -> str:
+    """The model's name for a mask stored under another module prefix (``lstm.weight_hh_l0`` ->
+    ``rnn.weight_hh_l0``; a head ``*.weight`` of the head's shape -> ``fc.weight``)."""
+    match = re.search(r"(weight_(?:ih|hh)_l\d+)$", name)
+    if match:
+        return "rnn." + match.group(1)
+    if name.endswith("weight") and mask.shape == model.params["fc.weight"].shape:
+        return "fc.weight"
+    return name
+
+
 def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None) -> TrainResult:
     """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
     checkpoint of the last complete epoch at ``output``."""
@@ -61,7 +73,8 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
         model = SequenceClassifier(config.cell, train.features, config.hidden, config.layers,
                                    train.num_classes, seed=config.seed)
     if config.mask:
-        model.set_masks({**model.masks, **load_masks(config.mask)})
+        masks = {_parameter_name(name, mask, model): mask for name, mask in load_masks(config.mask).items()}
+        model.set_masks({**model.masks, **masks})
     meta = {"dataset": config.dataset, "lr": config.lr, "batch_size": config.batch_size,
             "optimizer": config.optimizer, "limit": config.limit, "data_note": train.note, **config.extra}
     return fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
