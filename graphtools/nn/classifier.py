@@ -140,12 +140,17 @@ class SequenceClassifier:
         return loss, logits, grads
 
     def parallel_loss_and_grads(self, x, labels, pool, workers: int):
-        """:meth:`loss_and_grads` of the whole batch, computed as ``workers`` consecutive parts on
-        the threads of ``pool`` (numpy releases the GIL in its kernels) and combined exactly: the
-        mean loss and its gradients are the size-weighted means of the parts'."""
+        """:meth:`loss_and_grads` of the whole batch, computed as ``workers`` consecutive parts, the
+        first on this thread and the others on ``pool``'s (numpy releases the GIL in its kernels),
+        and combined exactly: the mean loss and its gradients are the size-weighted means of the
+        parts'."""
         bounds = np.linspace(0, len(labels), workers + 1).astype(int)
         jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        results = list(pool.map(lambda job: self.loss_and_grads(x[job[1]], labels[job[1]], replica=job[0]), jobs))
+        def work(job):
+            return self.loss_and_grads(x[job[1]], labels[job[1]], replica=job[0])
+
+        pending = [pool.submit(work, job) for job in jobs[1:]]
+        results = [work(jobs[0])] + [f.result() for f in pending]  # this thread takes the first part
         weights = np.diff(bounds) / len(labels)
         loss = float(sum(w * r[0] for w, r in zip(weights, results)))
         grads = {}
@@ -160,7 +165,12 @@ class SequenceClassifier:
         """:meth:`forward` on ``workers`` consecutive parts of ``x`` at once."""
         bounds = np.linspace(0, len(x), workers + 1).astype(int)
         jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
-        return np.concatenate(list(pool.map(lambda job: self.forward(x[job[1]], replica=job[0]), jobs)))
+
+        def work(job):
+            return self.forward(x[job[1]], replica=job[0])
+
+        pending = [pool.submit(work, job) for job in jobs[1:]]
+        return np.concatenate([work(jobs[0])] + [f.result() for f in pending])
 
     def predict(self, x, batch_size: int = 1024) -> np.ndarray:
         """Class index of each example."""

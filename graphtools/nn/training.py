@@ -97,7 +97,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
         if workers > 1:
             # data parallel over batch parts, one BLAS thread per worker: the elementwise passes
             # (single-threaded in numpy) then run on every core too
-            pool = stack.enter_context(ThreadPoolExecutor(workers))
+            pool = stack.enter_context(ThreadPoolExecutor(workers - 1))  # the caller works too
             stack.enter_context(threadpool_limits(1))
         return _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test, checkpoint,
                        progress, meta, seed)
