@@ -96,21 +96,31 @@ class DirectionReport:
 
 
 @dataclass(frozen=True)
-class UnfoldedLayerReport:
-    """One recurrent layer unfolded over time (both directions when bidirectional)."""
+class UnfoldedTotals:
+    """Size and top adjacency eigenvalues of an unfolded graph (binary)."""
 
-    layer: int
     nodes: int
     edges: int
     lambda1: float
     lambda2: float
     eigengap: float
+
+    @classmethod
+    def of(cls, graph, eigenvalues) -> "UnfoldedTotals":
+        l1, l2 = float(eigenvalues[0]), float(eigenvalues[1])
+        return cls(graph.nodes, graph.edges, l1, l2, l1 - l2)
+
+
+@dataclass(frozen=True)
+class UnfoldedLayerReport:
+    """One recurrent layer unfolded over time (both directions when bidirectional)."""
+
+    layer: int
+    totals: UnfoldedTotals  # of this layer's own unfolded graph
     directions: list[DirectionReport]
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("layer", "nodes", "edges", "lambda1", "lambda2", "eigengap")}
-        d["directions"] = [r.to_dict() for r in self.directions]
-        return d
+        return {"layer": self.layer, **asdict(self.totals), "directions": [r.to_dict() for r in self.directions]}
 
 
 @dataclass(frozen=True)
@@ -119,17 +129,12 @@ class UnfoldedReport:
 
     steps: int
     gates: str
-    nodes: int
-    edges: int
-    lambda1: float
-    lambda2: float
-    eigengap: float
+    totals: UnfoldedTotals
     layers: list[UnfoldedLayerReport]
 
     def to_dict(self) -> dict:
-        d = {k: getattr(self, k) for k in ("steps", "gates", "nodes", "edges", "lambda1", "lambda2", "eigengap")}
-        d["layers"] = [layer.to_dict() for layer in self.layers]
-        return d
+        return {"steps": self.steps, "gates": self.gates, **asdict(self.totals),
+                "layers": [layer.to_dict() for layer in self.layers]}
 
 
 @dataclass(frozen=True)
@@ -225,10 +230,8 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
             I, M = transitions(rl)
             directions.append(DirectionReport("reverse" if rl.reverse else "forward", report,
                                               reachability(I, M, steps), mixing_depth(M)))
-        layers.append(UnfoldedLayerReport(k, sub.nodes, sub.edges, float(sub_lam[0]), float(sub_lam[1]),
-                                          float(sub_lam[0] - sub_lam[1]), directions))
-    return UnfoldedReport(steps, gates, whole.nodes, whole.edges, float(lam[0]), float(lam[1]),
-                          float(lam[0] - lam[1]), layers)
+        layers.append(UnfoldedLayerReport(k, UnfoldedTotals.of(sub, sub_lam), directions))
+    return UnfoldedReport(steps, gates, UnfoldedTotals.of(whole, lam), layers)
 
 
 def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str = "auto",

@@ -146,9 +146,9 @@ def _bounds_table(report: ModelReport) -> list[str]:
 
 def _unfolded_table(unfolded) -> list[str]:
     lines = [
-        f"unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.nodes} nodes, "
-        f"{unfolded.edges} edges, lambda1 {_num(unfolded.lambda1)}, lambda2 {_num(unfolded.lambda2)}, "
-        f"gap {_num(unfolded.eigengap, 6)}",
+        f"unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.totals.nodes} nodes, "
+        f"{unfolded.totals.edges} edges, lambda1 {_num(unfolded.totals.lambda1)}, "
+        f"lambda2 {_num(unfolded.totals.lambda2)}, gap {_num(unfolded.totals.eigengap, 6)}",
         "",
     ]
     header = ("layer", "direction", "step shape", "density", "sigma2", "bound", "ramanujan",
@@ -160,8 +160,8 @@ def _unfolded_table(unfolded) -> list[str]:
             rows.append((
                 str(layer.layer), d.direction, f"{step.shape[0]}x{step.shape[1]}", _num(step.density, 3),
                 _num(step.sigma2), _num(step.ramanujan_bound), _num(step.is_ramanujan),
-                _num(d.reachability), _num(d.mixing_depth), _num(layer.lambda1), _num(layer.lambda2),
-                _num(layer.eigengap, 6),
+                _num(d.reachability), _num(d.mixing_depth), _num(layer.totals.lambda1),
+                _num(layer.totals.lambda2), _num(layer.totals.eigengap, 6),
             ))
     return lines + _aligned(header, rows, left=2)
 
