@@ -150,7 +150,7 @@ def load_rules(path: str | os.PathLike) -> Rules:
     return Rules(**values)
 
 
-def _matches(name: str, patterns) -> bool:
+def matches_glob(name: str, patterns) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
@@ -183,7 +183,7 @@ def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
     report = CheckReport(os.fspath(path))
     add = report.results.append
     for weight in model.weights:
-        if _matches(weight.name, rules.require_ramanujan):
+        if matches_glob(weight.name, rules.require_ramanujan):
             r = measured(weight)
             if r.ramanujan_bound is None:
                 add(CheckResult("require-ramanujan", weight.name, False, None, None, "no edges: no Ramanujan bound"))
@@ -191,7 +191,7 @@ def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
                 ok = bool(r.is_ramanujan)
                 add(CheckResult("require-ramanujan", weight.name, ok, r.sigma2, r.ramanujan_bound,
                                 f"sigma2 {r.sigma2:.6g} {'<=' if ok else '>'} bound {r.ramanujan_bound:.6g}"))
-        if not _matches(weight.name, rules.select):
+        if not matches_glob(weight.name, rules.select):
             continue
         if rules.min_spectral_gap is not None:
             add(_at_least("min-spectral-gap", weight.name, measured(weight).spectral_gap,

@@ -34,12 +34,14 @@ from graphtools.errors import GraphtoolsError
 #: Row-block gate names of each cell, in PyTorch's order.
 CELL_GATES: dict[str, tuple[str, ...]] = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 _CELL_OF_MULTIPLE = {1: "rnn", 3: "gru", 4: "lstm"}
+#: Suffix of a mask stored next to its weight (``rnn.weight_hh_l0_mask``), as torch.nn.utils.prune names it.
+MASK_SUFFIX = "_mask"
 
-_TORCH = re.compile(
+TORCH_NAME = re.compile(
     r"^(?P<prefix>(?:.*\.)?)(?P<kind>weight_ih|weight_hh|weight_hr|bias_ih|bias_hh)"
     r"(?:_l(?P<layer>\d+))?(?P<reverse>_reverse)?$"
 )
-_KERAS = re.compile(r"^(?P<prefix>(?:.*[/.])?)(?P<kind>recurrent_kernel|kernel|bias)(?::\d+)?$")
+KERAS_NAME = re.compile(r"^(?P<prefix>(?:.*[/.])?)(?P<kind>recurrent_kernel|kernel|bias)(?::\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -125,13 +127,13 @@ class ModelDescription:
 def _effective_tensors(tensors: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, tuple[str, ...]]]:
     """Apply ``X_mask`` to ``X_orig`` (or to ``X``); drop the masks. Keeps file order."""
     masked = {
-        key[: -len("_mask")]
+        key[: -len(MASK_SUFFIX)]
         for key in tensors
-        if key.endswith("_mask") and (key[: -len("_mask")] in tensors or key[: -len("_mask")] + "_orig" in tensors)
+        if key.endswith(MASK_SUFFIX) and (key[: -len(MASK_SUFFIX)] in tensors or key[: -len(MASK_SUFFIX)] + "_orig" in tensors)
     }
     out: dict[str, tuple[np.ndarray, tuple[str, ...]]] = {}
     for key, arr in tensors.items():
-        if key.endswith("_mask") and key[: -len("_mask")] in masked:
+        if key.endswith(MASK_SUFFIX) and key[: -len(MASK_SUFFIX)] in masked:
             continue
         base = key[: -len("_orig")] if key.endswith("_orig") else None
         if base is not None and base in masked:
@@ -143,7 +145,7 @@ def _effective_tensors(tensors: dict[str, np.ndarray]) -> dict[str, tuple[np.nda
         else:
             out[key] = (arr, (key,))
             continue
-        mask_key = name + "_mask"
+        mask_key = name + MASK_SUFFIX
         mask = tensors[mask_key]
         if mask.shape != arr.shape:
             raise GraphtoolsError(
@@ -260,12 +262,12 @@ def _torch_module(prefix: str, entries: dict) -> tuple[RecurrentModule, list[Wei
 # ---------------------------------------------------------------- Keras
 
 
-_KERAS_GATE_ORDER = {"rnn": [0], "lstm": [0, 1, 2, 3], "gru": [1, 0, 2]}  # Keras GRU z,r,h -> r,z,n
+KERAS_GATE_ORDER = {"rnn": [0], "lstm": [0, 1, 2, 3], "gru": [1, 0, 2]}  # Keras GRU z,r,h -> r,z,n
 
 
 def _keras_rows(arr: np.ndarray, cell: str, hidden: int) -> np.ndarray:
     """Transpose a Keras kernel to (out, in) and put its gate blocks in PyTorch's order."""
-    blocks = [arr.T[g * hidden:(g + 1) * hidden] for g in _KERAS_GATE_ORDER[cell]]
+    blocks = [arr.T[g * hidden:(g + 1) * hidden] for g in KERAS_GATE_ORDER[cell]]
     return np.concatenate(blocks, axis=0)
 
 
@@ -367,7 +369,7 @@ def describe(tensors: dict[str, np.ndarray]) -> ModelDescription:
     keras_groups: dict[str, dict] = {}
     claimed: set[str] = set()
     for name, (arr, sources) in effective.items():
-        match = _TORCH.match(name)
+        match = TORCH_NAME.match(name)
         if match:
             key = (match["kind"], int(match["layer"] or 0), bool(match["reverse"]))
             group = torch_groups.setdefault(match["prefix"], {})
@@ -375,7 +377,7 @@ def describe(tensors: dict[str, np.ndarray]) -> ModelDescription:
                 raise GraphtoolsError(f"{name} and {group[key][0]} describe the same weight")
             group[key] = (name, arr, sources)
             continue
-        match = _KERAS.match(name)
+        match = KERAS_NAME.match(name)
         if match:
             keras_groups.setdefault(match["prefix"], {})[match["kind"]] = (name, arr, sources)
     # A group of biases alone (no recurrent weight) is no module; its 1-D tensors are skipped.

@@ -52,7 +52,7 @@ def render_csv(report: ModelReport) -> str:
     return buffer.getvalue()
 
 
-def _num(x, digits: int = 4) -> str:
+def format_number(x, digits: int = 4) -> str:
     if x is None:
         return "-"
     if isinstance(x, bool):
@@ -85,21 +85,21 @@ def render_table(report: ModelReport) -> str:
             layer.name,
             layer.gate or "-",
             f"{layer.shape[0]}x{layer.shape[1]}",
-            _num(layer.density, 3),
+            format_number(layer.density, 3),
             f"{layer.inputs.degree_min}-{layer.inputs.degree_max}",
             f"{layer.outputs.degree_min}-{layer.outputs.degree_max}",
             str(layer.components),
-            _num(layer.sigma1),
-            _num(layer.sigma2),
-            _num(layer.spectral_gap),
-            _num(layer.normalized_gap),
-            _num(layer.ramanujan_bound),
-            _num(layer.ramanujan_gap),
-            _num(layer.is_ramanujan),
+            format_number(layer.sigma1),
+            format_number(layer.sigma2),
+            format_number(layer.spectral_gap),
+            format_number(layer.normalized_gap),
+            format_number(layer.ramanujan_bound),
+            format_number(layer.ramanujan_gap),
+            format_number(layer.is_ramanujan),
             "-" if layer.biregular is None else f"({layer.biregular[0]},{layer.biregular[1]})",
-            _num(layer.weighted.spectral_gap),
+            format_number(layer.weighted.spectral_gap),
         ))
-    lines += [""] + _aligned(_COLUMNS, rows, left=2)
+    lines += [""] + aligned_table(_COLUMNS, rows, left=2)
     if any(layer.bounds for layer in report.layers):
         lines += ["", "expansion bounds:", ""] + _bounds_table(report)
     if report.unfolded is not None:
@@ -107,7 +107,7 @@ def render_table(report: ModelReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _aligned(header, rows, left: int) -> list[str]:
+def aligned_table(header, rows, left: int) -> list[str]:
     """Columns padded to their widest cell; the first ``left`` columns flush left, the rest right."""
     widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(header)]
 
@@ -119,7 +119,7 @@ def _aligned(header, rows, left: int) -> list[str]:
 
 
 def _interval(pair) -> str:
-    return "-" if pair is None else f"[{_num(pair[0])}, {_num(pair[1])}]"
+    return "-" if pair is None else f"[{format_number(pair[0])}, {format_number(pair[1])}]"
 
 
 def _bounds_table(report: ModelReport) -> list[str]:
@@ -133,22 +133,22 @@ def _bounds_table(report: ModelReport) -> list[str]:
         exact = b.get("exact") or {}
         tanner_cell = "-"
         if tanner:
-            tanner_cell = _num(dict(zip(tanner["alpha"], tanner["min_neighbours_per_node"])).get(0.1))
+            tanner_cell = format_number(dict(zip(tanner["alpha"], tanner["min_neighbours_per_node"])).get(0.1))
         rows.append((
             layer.name, layer.gate or "-",
-            f"{b['mixing']['form'][:4]} {_num(b['mixing']['coefficient'])}" if b.get("mixing") else "-",
+            f"{b['mixing']['form'][:4]} {format_number(b['mixing']['coefficient'])}" if b.get("mixing") else "-",
             _interval(None if cheeger is None else (cheeger["lower"], cheeger["upper"])),
-            tanner_cell, _num(b.get("imdb")),
-            _num(exact.get("conductance")), _num(exact.get("edge_expansion")), _num(exact.get("vertex_expansion")),
+            tanner_cell, format_number(b.get("imdb")),
+            format_number(exact.get("conductance")), format_number(exact.get("edge_expansion")), format_number(exact.get("vertex_expansion")),
         ))
-    return _aligned(header, rows, left=2)
+    return aligned_table(header, rows, left=2)
 
 
 def _unfolded_table(unfolded) -> list[str]:
     lines = [
         f"unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.totals.nodes} nodes, "
-        f"{unfolded.totals.edges} edges, lambda1 {_num(unfolded.totals.lambda1)}, "
-        f"lambda2 {_num(unfolded.totals.lambda2)}, gap {_num(unfolded.totals.eigengap, 6)}",
+        f"{unfolded.totals.edges} edges, lambda1 {format_number(unfolded.totals.lambda1)}, "
+        f"lambda2 {format_number(unfolded.totals.lambda2)}, gap {format_number(unfolded.totals.eigengap, 6)}",
         "",
     ]
     header = ("layer", "direction", "step shape", "density", "sigma2", "bound", "ramanujan",
@@ -158,12 +158,12 @@ def _unfolded_table(unfolded) -> list[str]:
         for d in layer.directions:
             step = d.step
             rows.append((
-                str(layer.layer), d.direction, f"{step.shape[0]}x{step.shape[1]}", _num(step.density, 3),
-                _num(step.sigma2), _num(step.ramanujan_bound), _num(step.is_ramanujan),
-                _num(d.reachability), _num(d.mixing_depth), _num(layer.totals.lambda1),
-                _num(layer.totals.lambda2), _num(layer.totals.eigengap, 6),
+                str(layer.layer), d.direction, f"{step.shape[0]}x{step.shape[1]}", format_number(step.density, 3),
+                format_number(step.sigma2), format_number(step.ramanujan_bound), format_number(step.is_ramanujan),
+                format_number(d.reachability), format_number(d.mixing_depth), format_number(layer.totals.lambda1),
+                format_number(layer.totals.lambda2), format_number(layer.totals.eigengap, 6),
             ))
-    return lines + _aligned(header, rows, left=2)
+    return lines + aligned_table(header, rows, left=2)
 
 
 RENDERERS = {"table": render_table, "json": render_json, "csv": render_csv}

@@ -18,10 +18,9 @@ import numpy as np
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
-from graphtools.model import describe
+from graphtools.model import MASK_SUFFIX, describe
 from graphtools.nn.cells import GATES, layer_backward, layer_forward
 
-MASK_SUFFIX = "_mask"
 
 
 def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:

@@ -11,7 +11,8 @@ import numpy as np
 from graphtools.data import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
-from graphtools.nn.classifier import MASK_SUFFIX, SequenceClassifier, load_model
+from graphtools.model import MASK_SUFFIX
+from graphtools.nn.classifier import SequenceClassifier, load_model
 from graphtools.nn.training import Evaluation, TrainResult, evaluate, fit
 
 

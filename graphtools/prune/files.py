@@ -1,0 +1,75 @@
+"""Read a checkpoint, prune it, write the result atomically (.npz or .safetensors)."""
+
+from __future__ import annotations
+
+import json
+import os
+import zipfile
+
+import numpy as np
+
+from graphtools.atomic import atomic_open
+from graphtools.errors import GraphtoolsError
+from graphtools.io import META_KEY, load_state
+from graphtools.prune.common import OUTPUT_FORMATS
+from graphtools.prune.report import PruneReport
+from graphtools.prune.state import prune_state
+
+
+def _write_npz(handle, tensors: dict[str, np.ndarray]) -> None:
+    """An uncompressed ``.npz`` (what ``numpy.savez`` writes) without keyword-name limits."""
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, value in tensors.items():
+            with archive.open(key + ".npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+
+
+def _output_format(path: str) -> str:
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in OUTPUT_FORMATS:
+        raise GraphtoolsError(f"{path}: the output must end in .npz or .safetensors")
+    return ext
+
+
+def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None,
+                 report: PruneReport | None = None) -> None:
+    """Write a pruned state atomically as ``.npz`` or ``.safetensors`` (by extension).
+
+    A ``graphtools.meta`` JSON object in ``metadata`` gets a ``pruning`` record
+    (:meth:`PruneReport.record`, replacing an older one); other metadata strings are kept in
+    a ``.safetensors`` output (``.npz`` has room for ``graphtools.meta`` only).
+    """
+    path = os.fspath(path)
+    ext = _output_format(path)
+    metadata = dict(metadata or {})
+    if META_KEY in metadata and report is not None:
+        try:
+            info = json.loads(metadata[META_KEY])
+        except ValueError:
+            raise GraphtoolsError(f"{META_KEY} of the input is not valid JSON") from None
+        if not isinstance(info, dict):
+            raise GraphtoolsError(f"{META_KEY} of the input is not a JSON object")
+        info["pruning"] = report.record()
+        metadata[META_KEY] = json.dumps(info)
+    if ext == ".safetensors":
+        from graphtools.safetensors import write_safetensors
+
+        write_safetensors(path, tensors, metadata)
+        return
+    out = dict(tensors)
+    if META_KEY in metadata:
+        out[META_KEY] = np.array(metadata[META_KEY])
+    with atomic_open(path, "wb") as handle:
+        _write_npz(handle, out)
+
+
+def prune_file(path, output, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
+               per_gate: bool = False, rounds: int = 10, exclude=None) -> PruneReport:
+    """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
+    when anything fails).  What ``graphtools prune`` runs."""
+    _output_format(os.fspath(output))
+    checkpoint = load_state(path)
+    state, _, report = prune_state(checkpoint.tensors, method, sparsity, scope, include, seed, per_gate,
+                                   rounds, exclude)
+    write_pruned(output, state, checkpoint.metadata, report)
+    return report

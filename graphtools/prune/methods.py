@@ -1,0 +1,266 @@
+"""The five methods on one matrix: magnitude, random, biregular, array-code, ramanujan-guard."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphtools.constructions import array_code_lines, is_prime, random_bipartite
+from graphtools.errors import GraphtoolsError
+from graphtools.prune.common import (
+    ARRAY_CODE_RTOL, _Unfit, _check_method, _check_rounds, _check_sparsity, keep_count,
+)
+from graphtools.prune.summary import GraphSummary, graph_summary
+
+
+def top_k_mask(scores, k: int) -> np.ndarray:
+    """Boolean mask of the ``k`` largest ``scores``; among equal scores the lower flat
+    (row-major) index is kept first.  O(n): one ``np.partition`` plus the ties."""
+    scores = np.asarray(scores, dtype=np.float64)
+    flat = scores.ravel()
+    mask = np.zeros(flat.size, dtype=bool)
+    if k >= flat.size:
+        mask[:] = True
+    elif k > 0:
+        threshold = np.partition(flat, flat.size - k)[flat.size - k]  # the k-th largest
+        mask = flat > threshold
+        need = k - int(np.count_nonzero(mask))
+        mask[np.flatnonzero(flat == threshold)[:need]] = True
+    return mask.reshape(scores.shape)
+
+
+def _scores(weight) -> np.ndarray:
+    """``|w|`` in float64 (integer weights included: ``abs`` of int8 -128 would overflow)."""
+    return np.abs(np.asarray(weight, dtype=np.float64))
+
+
+def magnitude_mask(weight, sparsity: float) -> np.ndarray:
+    """Keep the ``keep_count`` entries of largest ``|w|`` (ties: lower flat index)."""
+    scores = _scores(weight)
+    return top_k_mask(scores, keep_count(scores.size, sparsity))
+
+
+def random_mask(shape, sparsity: float, rng) -> np.ndarray:
+    """Exactly ``keep_count`` entries, chosen uniformly at random without replacement."""
+    size = math.prod(shape)
+    mask = np.zeros(size, dtype=bool)
+    mask[rng.choice(size, size=keep_count(size, sparsity), replace=False)] = True
+    return mask.reshape(shape)
+
+
+def biregular_mask(shape, sparsity: float, rng) -> np.ndarray:
+    """A random mask with exactly ``E = keep_count`` edges whose row degrees are ``floor(E/m)``
+    or one more (the rows getting one more chosen uniformly at random) and likewise its
+    column degrees: (c, d)-biregular when ``m`` and ``n`` divide ``E``, otherwise degrees
+    differ by at most one on each side.  No multi-edges.  Needs ``E >= max(m, n)``
+    (every node at least one edge)."""
+    m, n = shape
+    edges = keep_count(m * n, sparsity)
+    if edges < max(m, n):
+        raise _Unfit(
+            f"a biregular mask needs at least one edge per output ({m}) and per input ({n}) neuron, "
+            f"but density {edges / (m * n):.4g} keeps {edges} edge(s) (least density {max(m, n) / (m * n):.4g})"
+        )
+    rows = np.full(m, edges // m)
+    rows[rng.choice(m, size=edges % m, replace=False)] += 1
+    cols = np.full(n, edges // n)
+    cols[rng.choice(n, size=edges % n, replace=False)] += 1
+    return random_bipartite(rows, cols, rng, dtype=bool)
+
+
+@dataclass(frozen=True)
+class ArrayCodeFit:
+    """How an array code was fitted to a matrix (see :func:`fit_array_code`).
+
+    ``lines`` is the side that holds the code's ``q^2`` lines (``"rows"`` or
+    ``"columns"``: the longer side), tiled ``copies`` times (the last copy cropped
+    when ``copies`` is not whole); ``l = ceil(points / q)`` column blocks hold the
+    points of the shorter side, the last block cropped when ``q`` does not divide
+    it.  ``exact`` says the mask is exactly the array code (one copy, nothing
+    cropped), whose ``sigma_2 = sqrt(q)``.  ``in_spread`` / ``out_spread`` are
+    max - min of the input / output degrees: 0 on both sides means biregular.
+    """
+
+    q: int
+    l: int
+    lines: str
+    copies: float
+    exact: bool
+    in_spread: int
+    out_spread: int
+
+    @property
+    def biregular(self) -> bool:
+        return self.in_spread == 0 and self.out_spread == 0
+
+
+def _primes_around(x: float) -> tuple[int | None, int]:
+    """The largest prime <= x (None if there is none) and the smallest prime >= x."""
+    below = next((p for p in range(math.floor(x), 1, -1) if is_prime(p)), None)
+    above = next(p for p in range(max(2, math.ceil(x)), 2 * max(2, math.ceil(x)) + 2) if is_prime(p))
+    return below, above
+
+
+def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
+    """An array-code mask for an ``m x n`` matrix at the requested sparsity, and how it fits.
+
+    The code is the array-code bigraph of Burnwal, Sinha and Vidyasagar (arXiv:1910.03937;
+    DESIGN.md): lines ``y = a x + b`` against points ``(x, y)`` over ``Z_q``.
+
+    Rule.  An array code over ``Z_q`` has density exactly ``1/q``, so:
+
+    1. ``q`` is the prime whose ``1/q`` is nearest (relatively) to the requested
+       density ``rho = keep_count / (m n)``; it must be within ``ARRAY_CODE_RTOL``
+       (2%) of ``rho``, otherwise the request cannot be met (the error names the
+       nearest sparsities ``1 - 1/q`` that can).
+    2. The longer side holds the lines ``y = a x + b``: line ``L`` is
+       ``(a, b) = divmod(L mod q^2, q)``, repeating with period ``q^2`` (vertical
+       tiling keeps the graph Ramanujan: ``t`` copies of ``B(q, l)`` have
+       ``sigma_2 = sqrt(t q) <= sqrt(t q - 1) + sqrt(l - 1)`` for ``l >= 2``).
+    3. The shorter side holds the points ``(x, y) = divmod(P, q)``, ``l =
+       ceil(points / q) <= q`` column blocks, the last one cropped.  The shorter side
+       must therefore have at most ``q^2`` nodes; otherwise both sides would repeat,
+       a blow-up that stops being Ramanujan, and the request is refused.
+
+    Degrees: lines have degree ``l`` or ``l - 1`` (cropped last block), points
+    ``floor(lines / q)`` or one more (cropped last copy), so both spreads are at most
+    one; with ``lines = t q^2`` and ``points = l q`` the mask is (``t q``, ``l``)-biregular
+    and for ``t = 1`` exactly :func:`graphtools.constructions.array_code` ``(q, l)``.
+    """
+    m, n = shape
+    size = m * n
+    rho = keep_count(size, sparsity) / size if size else 0.0
+    if rho <= 0:
+        raise _Unfit("an array-code mask keeps at least one weight; the requested sparsity keeps none")
+    below, above = _primes_around(1.0 / rho)
+    choices = [p for p in (below, above) if p is not None]
+    q = min(choices, key=lambda p: abs(1.0 / p - rho))
+    if abs(1.0 / q - rho) > ARRAY_CODE_RTOL * rho:
+        near = " or ".join(f"{1 - 1 / p:.6g} (q = {p})" for p in choices)
+        raise _Unfit(
+            f"array-code masks have density 1/q for a prime q, and the requested density {rho:.6g} is not "
+            f"within {ARRAY_CODE_RTOL:.0%} of any; nearest sparsities: {near}"
+        )
+    lines_side = "rows" if m >= n else "columns"
+    n_lines, n_points = (m, n) if lines_side == "rows" else (n, m)
+    if n_points > q * q:
+        smallest = next(p for p in range(max(2, math.isqrt(n_points - 1) + 1), 2 * n_points + 3) if is_prime(p))
+        raise _Unfit(
+            f"an array code with q = {q} (density 1/{q}) has {q * q} points, fewer than the {n_points} "
+            f"{'columns' if lines_side == 'rows' else 'rows'} of the shorter side, so both sides would repeat "
+            f"(never Ramanujan); the least q that fits is {smallest} (sparsity {1 - 1 / smallest:.6g})"
+        )
+    mask = array_code_lines(q, n_lines, n_points)
+    if lines_side == "columns":
+        mask = mask.T
+    l = -(-n_points // q)
+    d_out = np.count_nonzero(mask, axis=1)
+    d_in = np.count_nonzero(mask, axis=0)
+    fit = ArrayCodeFit(
+        q=q, l=l, lines=lines_side, copies=n_lines / (q * q), exact=(n_lines == q * q and n_points == l * q),
+        in_spread=int(d_in.max() - d_in.min()), out_spread=int(d_out.max() - d_out.min()),
+    )
+    return mask, fit
+
+
+@dataclass(frozen=True)
+class GuardStop:
+    """Where ramanujan-guard stopped one matrix: after ``round`` of ``rounds`` rounds, and why
+    (``"reached target"`` or ``"next round (r) not Ramanujan: sigma2 X > bound Y"``)."""
+
+    round: int
+    rounds: int
+    reason: str
+
+
+def guard_schedule(n: int, sparsity: float, rounds: int) -> list[int]:
+    """Entries kept after rounds ``0..rounds``: ``n - round(n (1 - (1 - s)^(r/K)))``, i.e. each
+    round removes the fraction ``1 - (1 - s)^(1/K)`` of the remaining weights; the last
+    round keeps exactly ``keep_count(n, s)``."""
+    keep = [n - int(round(n * (1.0 - (1.0 - sparsity) ** (r / rounds)))) for r in range(rounds)]
+    keep.append(keep_count(n, sparsity))
+    return list(np.minimum.accumulate(keep).tolist())
+
+
+def _not_ramanujan(r: int, summary: GraphSummary) -> str:
+    if summary.ramanujan_bound is None:
+        return f"next round ({r}) not Ramanujan: it leaves no edge (bound undefined)"
+    return (f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > bound "
+            f"{summary.ramanujan_bound:.6g}")
+
+
+class _Guard:
+    """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary."""
+
+    def __init__(self, shape, rounds: int):
+        self.mask = np.ones(shape, dtype=bool)  # round 0: nothing pruned (complete graph, Ramanujan)
+        self.summary: GraphSummary | None = None
+        self.stop: GuardStop | None = None
+        self.rounds = rounds
+
+    def offer(self, r: int, candidate: np.ndarray) -> None:
+        """Accept round ``r``'s mask if it is Ramanujan; otherwise stop at round ``r - 1``."""
+        if self.stop is not None:
+            return
+        if np.count_nonzero(candidate) != np.count_nonzero(self.mask):  # an unchanged mask needs no check
+            summary = graph_summary(candidate)
+            if not summary.is_ramanujan:
+                self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary))
+                return
+            self.mask, self.summary = candidate, summary
+        if r == self.rounds:
+            self.stop = GuardStop(r, self.rounds, "reached target")
+
+    def result(self) -> tuple[np.ndarray, GuardStop, GraphSummary]:
+        return self.mask, self.stop, self.summary if self.summary is not None else graph_summary(self.mask)
+
+
+def guard_mask(weight, sparsity: float, rounds: int = 10) -> tuple[np.ndarray, GuardStop, GraphSummary]:
+    """ramanujan-guard on one matrix: the mask, where it stopped, and the mask's summary.
+
+    Round ``r`` keeps the ``guard_schedule(n, s, K)[r]`` largest ``|w|`` (the ranking of
+    :func:`magnitude_mask`, so rounds are nested); the matrix stops at the last round
+    whose mask is Ramanujan.  Round 0 keeps everything (the complete graph, Ramanujan)."""
+    scores = _scores(weight)
+    guard = _Guard(scores.shape, rounds)
+    for r, keep in enumerate(guard_schedule(scores.size, sparsity, rounds)[1:], start=1):
+        guard.offer(r, top_k_mask(scores, keep))
+        if guard.stop is not None:
+            break
+    return guard.result()
+
+
+def compute_mask(weight, method: str, sparsity: float, rng=None, *, rounds: int = 10) -> np.ndarray:
+    """The boolean mask (True = keep) of one 2-D ``weight`` by ``method`` at ``sparsity``.
+
+    ``rng`` (a ``numpy.random.Generator``, a seed, or None for fresh entropy) drives
+    ``random`` and ``biregular``; ``rounds`` is used by ``ramanujan-guard``.  Raises
+    GraphtoolsError when the method cannot reach the density on this shape.
+    """
+    method = _check_method(method)
+    sparsity = _check_sparsity(sparsity)
+    rounds = _check_rounds(rounds)
+    weight = np.asarray(weight)
+    if weight.ndim != 2:
+        raise GraphtoolsError(f"a weight to prune must be 2-D, got shape {list(weight.shape)}")
+    try:
+        return _unit_mask(weight, method, sparsity, np.random.default_rng(rng), rounds)[0]
+    except _Unfit as exc:
+        raise GraphtoolsError(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
+
+
+def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int):
+    """(mask, extra, summary or None) of one matrix or gate block, layer scope."""
+    if method == "magnitude":
+        return magnitude_mask(weight, sparsity), None, None
+    if method == "random":
+        return random_mask(weight.shape, sparsity, rng), None, None
+    if method == "biregular":
+        return biregular_mask(weight.shape, sparsity, rng), None, None
+    if method == "array-code":
+        mask, fit = fit_array_code(weight.shape, sparsity)
+        return mask, fit, None
+    mask, stop, summary = guard_mask(weight, sparsity, rounds)
+    return mask, stop, summary

@@ -1,0 +1,80 @@
+"""Which weights are pruned, and masks written back in the stored (e.g. Keras) layout."""
+
+from __future__ import annotations
+
+import fnmatch
+
+import numpy as np
+
+from graphtools.checks import matches_glob
+from graphtools.errors import GraphtoolsError
+from graphtools.model import KERAS_NAME, KERAS_GATE_ORDER, TORCH_NAME, CELL_GATES, Weight
+from graphtools.prune.common import DEFAULT_KINDS
+
+
+def _as_patterns(patterns) -> tuple[str, ...]:
+    if patterns is None:
+        return ()
+    if isinstance(patterns, str):
+        return (patterns,)
+    return tuple(patterns)
+
+
+def _no_match(option: str, pattern: str, pool: list[str], what: str, tensors) -> GraphtoolsError:
+    others = [k for k, v in tensors.items() if np.ndim(v) != 2 and fnmatch.fnmatchcase(k, pattern)]
+    hint = (f"; it matches only tensors that are not 2-D ({', '.join(others[:3])}): biases are never "
+            "pruned") if others else ""
+    return GraphtoolsError(f"--{option} {pattern!r} selects no weight matrix{hint} "
+                           f"({what} weights: {', '.join(pool) or 'none'})")
+
+
+def select_weights(weights, tensors, include=(), exclude=()) -> list[Weight]:
+    """The weights to prune: the recurrent ones (kinds ih, hh, hr), plus every 2-D weight whose
+    name matches an ``include`` glob, minus those matching an ``exclude`` glob (fnmatch, case
+    sensitive).  A pattern that selects nothing, or an empty selection, is an error."""
+    names = [w.name for w in weights]
+    for pattern in include:
+        if not _matches_any(names, pattern):
+            raise _no_match("include", pattern, names, "2-D", tensors)
+    chosen = [w for w in weights if w.kind in DEFAULT_KINDS or matches_glob(w.name, include)]
+    for pattern in exclude:
+        if not _matches_any([w.name for w in chosen], pattern):
+            raise _no_match("exclude", pattern, [w.name for w in chosen], "selected", tensors)
+    chosen = [w for w in chosen if not matches_glob(w.name, exclude)]
+    if not chosen:
+        raise GraphtoolsError(
+            "no weight matrix selected: the checkpoint has no recurrent weight_ih/weight_hh/weight_hr "
+            f"(or all were excluded); select others with --include GLOB (2-D weights: {', '.join(names)})"
+        )
+    return chosen
+
+
+def _matches_any(names: list[str], pattern: str) -> bool:
+    return any(matches_glob(n, [pattern]) for n in names)
+
+
+_CELL_OF_GATES = {len(g): cell for cell, g in CELL_GATES.items()}
+
+
+def _keras_layout(weight: Weight) -> bool:
+    """Whether ``weight`` was stored as a Keras kernel ``(in, out)`` (model.describe's naming rules)."""
+    match = KERAS_NAME.match(weight.name)
+    return TORCH_NAME.match(weight.name) is None and match is not None and match["kind"] != "bias"
+
+
+def to_stored_layout(weight: Weight, mask: np.ndarray) -> np.ndarray:
+    """A mask in ``Weight.matrix`` layout (PyTorch ``(out, in)``, gates in PyTorch order) put back
+    into the layout the tensor is stored in: unchanged for PyTorch names; for Keras kernels the
+    gate blocks back in Keras order (GRU r, z, n -> z, r, h) and transposed to ``(in, out)``."""
+    if not _keras_layout(weight):
+        return mask
+    if weight.kind in ("ih", "hh"):
+        cell = _CELL_OF_GATES[len(weight.gates)]
+        order = KERAS_GATE_ORDER[cell]
+        hidden = mask.shape[0] // len(order)
+        stored = np.empty_like(mask)
+        for torch_block, keras_block in enumerate(order):
+            rows = slice(torch_block * hidden, (torch_block + 1) * hidden)
+            stored[keras_block * hidden:(keras_block + 1) * hidden] = mask[rows]
+        mask = stored
+    return mask.T

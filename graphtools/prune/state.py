@@ -1,0 +1,211 @@
+"""``prune_state``: prune the selected matrices of a state dict."""
+
+from __future__ import annotations
+
+import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphtools.errors import GraphtoolsError
+from graphtools.graphs import gate_blocks
+from graphtools.model import MASK_SUFFIX, Weight, describe
+from graphtools.prune.common import (
+    GLOBAL_METHODS, SCOPES, _Unfit, _check_method, _check_rounds, _check_sparsity, keep_count,
+)
+from graphtools.prune.summary import GraphSummary, graph_summary
+from graphtools.prune.methods import (
+    ArrayCodeFit, GuardStop, _Guard, _scores, _unit_mask, guard_schedule, top_k_mask,
+)
+from graphtools.prune.report import MatrixPruning, PruneReport
+from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
+
+
+def _unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
+    """A generator per matrix (and gate block) from the seed and the weight's name, so a
+    matrix's mask does not depend on which other matrices are selected."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), block])
+
+
+@dataclass
+class _Unit:
+    weight: Weight
+    gate: str | None
+    rows: slice
+    matrix: np.ndarray
+    mask: np.ndarray | None = None
+    extra: object = None
+    summary: GraphSummary | None = None
+
+    @property
+    def label(self) -> str:
+        gate = f" gate {self.gate}" if self.gate else ""
+        return f"{self.weight.name}{gate} ({self.matrix.shape[0]}x{self.matrix.shape[1]})"
+
+
+def _units(weights: list[Weight], per_gate: bool) -> list[_Unit]:
+    units = []
+    for w in weights:
+        matrix = np.asarray(w.matrix)
+        if per_gate and w.gates:
+            size = matrix.shape[0] // len(w.gates)
+            for g, (gate, block) in enumerate(gate_blocks(matrix, w.gates)):
+                units.append(_Unit(w, gate, slice(g * size, (g + 1) * size), block))
+        else:
+            units.append(_Unit(w, None, slice(0, matrix.shape[0]), matrix))
+    return units
+
+
+def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, rounds: int) -> None:
+    """scope="global": one ranking (magnitude, ramanujan-guard) or one draw (random) over the
+    entries of all units, concatenated in order."""
+    sizes = [u.matrix.size for u in units]
+    splits = np.cumsum(sizes)[:-1]
+    total = int(sum(sizes))
+
+    def split(flat):
+        return [part.reshape(u.matrix.shape) for part, u in zip(np.split(flat, splits), units)]
+
+    if method == "random":
+        flat = np.zeros(total, dtype=bool)
+        flat[np.random.default_rng([seed]).choice(total, size=keep_count(total, sparsity), replace=False)] = True
+        for u, mask in zip(units, split(flat)):
+            u.mask = mask
+        return
+    scores = np.concatenate([_scores(u.matrix).ravel() for u in units]) if units else np.zeros(0)
+    if method == "magnitude":
+        for u, mask in zip(units, split(top_k_mask(scores, keep_count(total, sparsity)))):
+            u.mask = mask
+        return
+    guards = [_Guard(u.matrix.shape, rounds) for u in units]
+    for r, keep in enumerate(guard_schedule(total, sparsity, rounds)[1:], start=1):
+        _parallel(lambda pair, r=r: pair[0].offer(r, pair[1]), list(zip(guards, split(top_k_mask(scores, keep)))))
+        if all(g.stop is not None for g in guards):
+            break
+    for u, guard in zip(units, guards):
+        u.mask, u.extra, u.summary = guard.result()
+
+
+def _parallel(function, items: list) -> list:
+    """``[function(x) for x in items]``, on up to ``os.cpu_count()`` threads (numpy, BLAS and ARPACK
+    release the interpreter lock for most of their work); the first exception is raised, in order."""
+    workers = min(len(items), os.cpu_count() or 1)
+    if workers <= 1:
+        return [function(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(function, items))
+
+
+def prune_state(state, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
+                per_gate: bool = False, rounds: int = 10, exclude=None):
+    """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).
+
+    Returns ``(state, masks, report)``: the new state (every tensor unchanged except the
+    pruned weights, which hold zeros where pruned, plus a bool ``<name>_mask`` for each,
+    next to its weight or replacing an old mask), ``masks`` (weight name -> the bool mask
+    as stored, i.e. in the tensor's own layout) and a :class:`PruneReport`.
+
+    Selection: :func:`select_weights`.  ``scope`` is ``"layer"`` (each matrix, or each
+    gate block with ``per_gate``, gets the sparsity) or ``"global"`` (magnitude, random
+    and ramanujan-guard only).  ``seed`` drives random and biregular (per matrix:
+    :func:`_unit_rng`); ``rounds`` is ramanujan-guard's.  Raises GraphtoolsError for a bad
+    setting or a method that cannot reach the density on some matrix (naming it).
+    """
+    method = _check_method(method)
+    sparsity = _check_sparsity(sparsity)
+    rounds = _check_rounds(rounds)
+    if scope not in SCOPES:
+        raise GraphtoolsError(f"scope must be 'layer' or 'global', not {scope!r}")
+    if scope == "global" and method not in GLOBAL_METHODS:
+        raise GraphtoolsError(f"--scope global applies to {', '.join(GLOBAL_METHODS)}; {method} masks are "
+                              "built per matrix (use --scope layer)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise GraphtoolsError(f"seed must be a whole number >= 0, got {seed!r}")
+    seed = int(seed)
+    include, exclude = _as_patterns(include), _as_patterns(exclude)
+    tensors = dict(getattr(state, "tensors", state))  # a state dict, or a Checkpoint
+    model = describe(tensors)
+    selected = select_weights(model.weights, tensors, include, exclude)
+    units = _units(selected, per_gate)
+    if scope == "global":
+        _global_masks(units, method, sparsity, seed, rounds)
+    else:
+        def work(u: _Unit):
+            block = 0 if u.gate is None else 1 + u.weight.gates.index(u.gate)
+            try:
+                return _unit_mask(u.matrix, method, sparsity, _unit_rng(seed, u.weight.name, block), rounds)
+            except _Unfit as exc:
+                raise GraphtoolsError(f"{u.label}: {exc}") from None
+
+        for u, result in zip(units, _parallel(work, units)):
+            u.mask, u.extra, u.summary = result
+    report = PruneReport(method, sparsity, scope, seed, rounds, bool(per_gate), include, exclude)
+    new_state, masks = _apply(tensors, selected, units)
+    _verify(new_state, selected, units)
+    # rows of the report: (name, gate, graph before, mask after, summary already known, extra)
+    rows = []
+    for w in selected:
+        own = [u for u in units if u.weight is w]
+        if len(own) == 1:
+            u = own[0]
+            rows.append((w.name, None, u.matrix, u.mask, u.summary, u.extra))
+        else:
+            rows.append((w.name, None, np.asarray(w.matrix), np.concatenate([u.mask for u in own]), None, None))
+            rows += [(w.name, u.gate, u.matrix, u.mask, u.summary, u.extra) for u in own]
+
+    def measure(row):
+        name, gate, matrix, mask, known, extra = row
+        return MatrixPruning(
+            name, gate, matrix.shape, graph_summary(matrix), known if known is not None else graph_summary(mask),
+            kept_zeros=int(np.count_nonzero(mask & (matrix == 0))),
+            guard=extra if isinstance(extra, GuardStop) else None,
+            array_code=extra if isinstance(extra, ArrayCodeFit) else None,
+        )
+
+    report.matrices.extend(_parallel(measure, rows))
+    return new_state, masks, report
+
+
+def _apply(tensors: dict, selected: list[Weight], units: list[_Unit]):
+    """The new state dict (file order kept, each new mask right after its weight) and the masks."""
+    replaced: dict[str, np.ndarray] = {}
+    added: dict[str, tuple[str, np.ndarray]] = {}  # stored-weight key -> (mask key, mask)
+    masks: dict[str, np.ndarray] = {}
+    for w in selected:
+        whole = np.concatenate([u.mask for u in units if u.weight is w], axis=0)
+        stored_mask = np.ascontiguousarray(to_stored_layout(w, whole))
+        source = w.sources[0]
+        stored = tensors[source]
+        if stored_mask.shape != stored.shape:  # pragma: no cover - a layout bug of ours
+            raise RuntimeError(f"mask of {w.name} has shape {stored_mask.shape}, tensor {source} {stored.shape}")
+        pruned = np.array(stored, copy=True)
+        pruned[~stored_mask] = 0
+        if len(w.sources) > 1:  # X or X_orig with an old X_mask: what it pruned stays zero
+            pruned[tensors[w.sources[1]] == 0] = 0
+        replaced[source] = pruned
+        mask_key = w.name + MASK_SUFFIX
+        masks[w.name] = stored_mask
+        if mask_key in tensors:
+            replaced[mask_key] = stored_mask
+        else:
+            added[source] = (mask_key, stored_mask)
+    out: dict[str, np.ndarray] = {}
+    for key, value in tensors.items():
+        out[key] = replaced.get(key, value)
+        if key in added:
+            mask_key, mask = added[key]
+            out[mask_key] = mask
+    return out, masks
+
+
+def _verify(new_state: dict, selected: list[Weight], units: list[_Unit]) -> None:
+    """Read the new state back as the analyzer will: each pruned matrix must be the old one with
+    exactly the masked entries zeroed (catches any layout mistake)."""
+    after = {w.name: w for w in describe(new_state).weights}
+    for w in selected:
+        whole = np.concatenate([u.mask for u in units if u.weight is w], axis=0)
+        expected = np.where(whole, np.asarray(w.matrix), 0)
+        if w.name not in after or not np.array_equal(np.asarray(after[w.name].matrix), expected):
+            raise RuntimeError(f"pruned {w.name} does not read back as the masked weight")  # pragma: no cover

@@ -1,0 +1,52 @@
+"""The before/after table ``graphtools prune`` prints."""
+
+from __future__ import annotations
+
+
+from graphtools.render import aligned_table, format_number
+from graphtools.prune.report import PruneReport
+
+
+def _yes(value) -> str:
+    return "-" if value is None else ("yes" if value else "no")
+
+
+def render_prune_table(report: PruneReport, source: str = "", output: str = "") -> str:
+    """The before/after table of ``graphtools prune``: per matrix (and gate block) density,
+    sigma2, the bound after and the Ramanujan check before and after; then where
+    ramanujan-guard stopped each matrix, or how each array code was fitted."""
+    settings = f"method {report.method}, sparsity {report.sparsity:g}, scope {report.scope}"
+    if report.method in ("random", "biregular"):
+        settings += f", seed {report.seed}"
+    if report.method == "ramanujan-guard":
+        settings += f", {report.rounds} round(s)"
+    if report.per_gate:
+        settings += ", per gate"
+    lines = [f"pruned {source} -> {output}: {settings}" if source else f"pruned: {settings}", ""]
+    header = ("name", "gate", "shape", "density", "-> after", "sigma2", "-> after", "bound after",
+              "ramanujan", "-> after")
+    rows = []
+    for m in report.matrices:
+        rows.append((m.name, m.gate or "-", f"{m.shape[0]}x{m.shape[1]}", format_number(m.before.density, 4),
+                     format_number(m.after.density, 4), format_number(m.before.sigma2), format_number(m.after.sigma2),
+                     format_number(m.after.ramanujan_bound), _yes(m.before.is_ramanujan), _yes(m.after.is_ramanujan)))
+    lines += aligned_table(header, rows, left=2)
+    notes = []
+    for m in report.matrices:
+        label = m.name + (f" gate {m.gate}" if m.gate else "")
+        if m.kept_zeros:
+            own = (m.after.nnz - m.kept_zeros) / (m.shape[0] * m.shape[1])
+            notes.append(f"{label}: the mask keeps {m.kept_zeros} weight(s) that are already zero; until training "
+                         f"moves them, the weights' own graph has density {own:.4f}")
+        if m.guard is not None:
+            notes.append(f"{label}: stopped after round {m.guard.round} of {m.guard.rounds}: {m.guard.reason}")
+        if m.array_code is not None:
+            a = m.array_code
+            copies = f"{a.copies:.4g} cop{'y' if a.copies == 1 else 'ies'} of the {a.q * a.q} lines on the {a.lines}"
+            notes.append(
+                f"{label}: q = {a.q}, l = {a.l}, {copies}; degree spread in {a.in_spread}, out {a.out_spread}"
+                + (" (biregular" + (", exactly the array code)" if a.exact else ")") if a.biregular else "")
+            )
+    if notes:
+        lines += [""] + notes
+    return "\n".join(lines) + "\n"
