@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 
@@ -12,7 +13,17 @@ from graphtools.errors import GraphtoolsError
 
 
 class _Group(click.Group):
-    """Turns library errors into one ``error: ...`` line and exit status 1, never a traceback."""
+    """Loads each command on first use; turns library errors into one ``error: ...`` line and exit
+    status 1, never a traceback."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module, function = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f".{module}", __package__), function)
 
     def invoke(self, ctx):
         try:
@@ -46,20 +57,17 @@ def main():
     """Expander analysis of recurrent neural network layers."""
 
 
-from .analyze import analyze  # noqa: E402  (commands register after the group exists)
-from .check import check  # noqa: E402
-from .data import data  # noqa: E402
-from .prune import prune  # noqa: E402
-from .train import evaluate, train  # noqa: E402
-from .unfold import unfold  # noqa: E402
-
-main.add_command(analyze)
-main.add_command(unfold)
-main.add_command(check)
-main.add_command(prune)
-main.add_command(train)
-main.add_command(evaluate)
-main.add_command(data)
+#: command name -> "module:function" in this package, imported only when the command runs
+#: (so `graphtools analyze` does not pay for scipy.signal, the trainer, ...).
+COMMANDS = {
+    "analyze": "analyze:analyze",
+    "unfold": "unfold:unfold",
+    "check": "check:check",
+    "prune": "prune:prune",
+    "train": "train:train",
+    "evaluate": "train:evaluate",
+    "data": "data:data",
+}
 
 if __name__ == "__main__":
     sys.exit(main())
