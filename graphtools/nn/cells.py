@@ -166,14 +166,26 @@ def _ifog(H: int) -> np.ndarray:
 
 
 def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
-    T, B, _ = x.shape
+    T, B, F = x.shape
     H, dtype = W_hh.shape[1], W_hh.dtype
+    K = H + F + 1
     order = _ifog(H)
     scale = np.ones(4 * H, dtype=dtype)
     scale[:3 * H] = 0.5
-    # scaled input pre-activations, gates i f o g (permute the few weight rows, not the big array)
-    xs = _project(ws, "xp", x, W_ih[order] * scale[:, None], (b_ih + b_hh)[order] * scale)
-    Ws = np.ascontiguousarray((W_hh[order] * scale[:, None]).T)
+    # One product per step does it all: Z[t] = [h_t | x_t | 1] times [W_hh | W_ih | b]^T, gate rows
+    # in the internal order and pre-scaled.  Folding the inputs and the biases into the recurrent
+    # product is cheaper than a separate thin (K = F) input projection plus an addition per step,
+    # and backward gets all weight gradients from one product as well.
+    W = np.empty((4 * H, K), dtype=dtype)
+    W[:, :H] = W_hh[order]
+    W[:, H:H + F] = W_ih[order]
+    W[:, -1] = (b_ih + b_hh)[order]
+    W *= scale[:, None]
+    Wt = np.ascontiguousarray(W.T)
+    Z = _empty(ws, "z", (T, B, K), dtype)
+    Z[0, :, :H] = 0
+    Z[:, :, H:H + F] = x
+    Z[:, :, -1] = 1
     gates = _empty(ws, "gates", (T, B, 4 * H), dtype)  # activated i, f, o, g
     cs = _empty(ws, "cs", (T + 1, B, H), dtype)
     cs[0] = 0
@@ -181,8 +193,7 @@ def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
     ig = _empty(ws, "ig", (B, H), dtype)
     for t in range(T):
         a = gates[t]
-        np.matmul(hs[t], Ws, out=a)
-        a += xs[t]
+        np.matmul(Z[t], Wt, out=a)
         np.tanh(a, out=a)
         sig = a[:, :3 * H]
         sig *= 0.5
@@ -193,11 +204,13 @@ def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
         cs[t + 1] += ig
         np.tanh(cs[t + 1], out=tcs[t])
         np.multiply(o, tcs[t], out=hs[t + 1])
-    return hs[1:], ("lstm", x, hs, (gates, cs, tcs), order, W_ih, W_hh)
+        if t + 1 < T:
+            Z[t + 1, :, :H] = hs[t + 1]
+    return hs[1:], ("lstm", x, hs, (gates, cs, tcs, Z), order, W_ih, W_hh)
 
 
 def _lstm_backward(dhs, cache, need_dx, ws):
-    _, x, hs, (gates, cs, tcs), order, W_ih, W_hh = cache
+    _, x, hs, (gates, cs, tcs, Z), order, W_ih, W_hh = cache
     T, B, F = x.shape
     H, dtype = W_hh.shape[1], W_hh.dtype
     # d(activation)/d(pre-activation) for every step: s(1-s) for i, f, o; 1-g^2 for g
@@ -233,12 +246,12 @@ def _lstm_backward(dhs, cache, need_dx, ws):
         dh = da @ W
     back = np.argsort(order)  # internal -> PyTorch row order
     flat = dgates.reshape(T * B, 4 * H)
-    bias = flat.sum(axis=0)[back]
+    total = (flat.T @ Z.reshape(T * B, H + F + 1))[back]  # [dW_hh | dW_ih | db] in one product
     grads = {
-        "weight_ih": (flat.T @ x.reshape(T * B, F))[back],
-        "weight_hh": (flat.T @ hs[:-1].reshape(T * B, H))[back],
-        "bias_ih": bias,
-        "bias_hh": bias.copy(),
+        "weight_ih": total[:, H:H + F].copy(),
+        "weight_hh": total[:, :H].copy(),
+        "bias_ih": total[:, -1].copy(),
+        "bias_hh": total[:, -1].copy(),
     }
     dx = None
     if need_dx:
