@@ -24,7 +24,10 @@ workspace.  In the LSTM the gate blocks are ordered (i, f, o, g) internally:
 the sigmoid gates are contiguous, their weight rows pre-scaled by 1/2, so one
 tanh over all 4H pre-activations gives ``tanh(a/2)`` for i, f, o and
 ``tanh(a)`` for g, and ``sigmoid(a) = (1 + tanh(a/2)) / 2`` is two in-place
-passes.  Gradients are returned in PyTorch's order.
+passes.  The LSTM also folds its inputs and biases into the per-step product
+(``[h_t | x_t | 1]`` times ``[W_hh | W_ih | b]^T``) instead of a separate input
+projection, and takes all its weight and bias gradients from one product.
+Gradients are returned in PyTorch's order.
 """
 
 from __future__ import annotations
