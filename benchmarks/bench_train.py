@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from fresh import run_in_fresh_process
+
 
 def numpy_epoch(cell, x, y, hidden, batch_size, seed):
     from graphtools.nn import SequenceClassifier, fit
@@ -56,23 +58,24 @@ def torch_epoch(cell, x, y, hidden, batch_size, seed, threads):
     return time.perf_counter() - start
 
 
-def measure(trainer, args) -> float:
-    """One epoch of ``trainer`` in a fresh interpreter (no thread pool left spinning by the other)."""
-    import json
-    import subprocess
-    import sys
+def one_epoch(trainer: str, data: str, limit: int, cell: str, hidden: int, batch_size: int) -> dict:
+    """Seconds of one ``trainer`` epoch over the first ``limit`` digits, scaled to 60,000."""
+    from graphtools.data import load_dataset
 
-    code = (
-        "import json, sys; sys.path.insert(0, %r); import bench_train as b; "
-        "from graphtools.data import load_dataset; "
-        "d = load_dataset('seq-mnist', %r, 'train', %d); "
-        "threads = b.blas_threads(); "
-        "s = b.%s_epoch(%r, d.x, d.y, %d, %d, %d%s); "
-        "print(json.dumps({'seconds': s * 60000 / len(d), 'threads': threads}))"
-    ) % (os.path.dirname(os.path.abspath(__file__)), args.data, args.limit, trainer, args.cell, args.hidden,
-         args.batch_size, 0, ", threads" if trainer == "torch" else "")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    return json.loads(out)
+    d = load_dataset("seq-mnist", data, "train", limit)
+    threads = blas_threads()
+    if trainer == "torch":
+        seconds = torch_epoch(cell, d.x, d.y, hidden, batch_size, 0, threads)
+    else:
+        seconds = numpy_epoch(cell, d.x, d.y, hidden, batch_size, 0)
+    return {"seconds": seconds * 60000 / len(d), "threads": threads}
+
+
+def measure(trainer, args) -> dict:
+    """One epoch of ``trainer`` in a fresh interpreter (no thread pool left spinning by the other)."""
+    return run_in_fresh_process(
+        "bench_train",
+        f"one_epoch({trainer!r}, {args.data!r}, {args.limit!r}, {args.cell!r}, {args.hidden!r}, {args.batch_size!r})")
 
 
 def blas_threads() -> int:
