@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import fnmatch
 import os
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, fields, replace
 
@@ -30,11 +29,8 @@ from graphtools.graphs import bipartite
 from graphtools.io import load_state
 from graphtools.model import describe
 from graphtools.recurrence import reachability, transitions
+from graphtools.tomlfile import read_toml
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 
 @dataclass(frozen=True)
@@ -126,15 +122,7 @@ def load_rules(path: str | os.PathLike) -> Rules:
     Keys are the :class:`Rules` fields, with ``-`` or ``_``; glob rules take a string or a list.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except FileNotFoundError:
-        raise GraphtoolsError(f"{path}: no such file") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise GraphtoolsError(f"{path}: invalid TOML ({exc})") from None
-    except OSError as exc:
-        raise GraphtoolsError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    data = read_toml(path)
     table = data.get("tool", {}).get("graphtools", {}).get("check", data.get("check"))
     if not isinstance(table, dict):
         raise GraphtoolsError(f"{path}: no [check] or [tool.graphtools.check] table")
