@@ -67,6 +67,8 @@ COMMANDS = {
     "train": "train:train",
     "evaluate": "train:evaluate",
     "data": "data:data",
+    "sweep": "sweep:sweep",
+    "plot": "plot:plot",
 }
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from scipy.io import wavfile
 
 
 def write_band_mnist(path, n_train=300, n_test=100, seed=0):
@@ -24,3 +25,38 @@ def write_band_mnist(path, n_train=300, n_test=100, seed=0):
 def mnist(tmp_path):
     """300 training and 100 test images of :func:`write_band_mnist`."""
     return write_band_mnist(tmp_path / "mnist.npz")
+
+
+# ------------------------------------------------------------------ a tiny Speech Commands tree
+
+
+RATE = 16000
+WORDS = {"yes": 440.0, "no": 880.0, "up": 1320.0}
+
+
+def write_wav(path, samples, rate=RATE):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wavfile.write(path, rate, samples)
+
+
+def tone(freq, seconds, rng, level=0.3):
+    t = np.arange(int(seconds * RATE)) / RATE
+    x = level * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
+    return np.round(x * 32767).astype(np.int16)
+
+
+@pytest.fixture
+def speech_root(tmp_path):
+    """3 words x 5 clips (0.6 .. 1.2 s: padded and truncated), 1 validation and 1 test clip per word."""
+    rng = np.random.default_rng(2)
+    root = tmp_path / "speech"
+    for word, freq in WORDS.items():
+        for k in range(5):
+            write_wav(root / word / f"spk{k}_nohash_0.wav", tone(freq * (1 + 0.02 * k), 0.6 + 0.15 * k, rng))
+    white = np.round(rng.standard_normal(3 * RATE) * 3000).astype(np.int16)
+    write_wav(root / "_background_noise_" / "white.wav", white)
+    write_wav(root / "_background_noise_" / "hum.wav", tone(60.0, 2.5, rng))
+    (root / "validation_list.txt").write_text("yes/spk1_nohash_0.wav\nno/spk1_nohash_0.wav\nup/spk1_nohash_0.wav\n")
+    (root / "testing_list.txt").write_text("yes/spk2_nohash_0.wav\nno/spk2_nohash_0.wav\nup/spk2_nohash_0.wav\n")
+    (root / "LICENSE").write_text("not a class\n")
+    return root

@@ -1,0 +1,30 @@
+"""``graphtools plot``: draw one figure of a sweep's results (docs/plots.md)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+@click.argument("results", type=click.Path(path_type=str))
+@click.option("--kind", required=True, metavar="KIND",
+              help="accuracy, gap, spectra, degrees or noise (docs/plots.md).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+              help="Figure to write, atomically; the format comes from the extension: .png, .svg or .pdf.")
+@click.option("--model", default=None, metavar="NAME", help="Only this model of the sweep.")
+@click.option("--title", default=None, metavar="TEXT", help="Figure title (a data note is still shown).")
+@click.option("--dpi", type=int, default=150, show_default=True, help="Resolution of a PNG.")
+@click.option("--measure", "measures", multiple=True, metavar="NAME",
+              help="gap: summary measure on x (repeatable; default spectral_gap and ramanujan_gap).")
+@click.option("--layer", default=None, metavar="NAME",
+              help="spectra, degrees: layer name (default: the first recurrent hh weight).")
+@click.option("--sparsity", type=float, default=None,
+              help="spectra, degrees, noise: requested sparsity (default: the largest every method has).")
+@click.option("--seed", type=int, default=None, help="spectra, degrees: seed (default: the smallest).")
+def plot(results, kind, output, model, title, dpi, measures, layer, sparsity, seed):
+    """Draw figure KIND of RESULTS (a results.jsonl or a sweep folder) into OUTPUT."""
+    from graphtools.plots import plot as draw
+
+    result = draw(results, kind, output, model=model, title=title, dpi=dpi, measures=measures, layer=layer,
+                  sparsity=sparsity, seed=seed)
+    click.echo(f"wrote {result.output} ({result.kind}, {result.runs} run{'s' * (result.runs != 1)})")

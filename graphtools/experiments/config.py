@@ -1,0 +1,317 @@
+"""Sweep configurations: a TOML file or a named preset -> :class:`SweepConfig`.
+
+A config has one ``[sweep]`` table and one ``[[model]]`` table per model::
+
+    [sweep]
+    dataset = "seq-mnist"
+    data = "mnist.npz"            # relative paths: from the config file's folder
+    methods = ["magnitude", "random", "biregular", "ramanujan-guard"]
+    sparsities = [0.5, 0.8, 0.9]
+    seeds = [0, 1, 2]
+    epochs = 10                   # dense training
+    finetune_epochs = 3           # after pruning, with the mask fixed
+
+    [[model]]
+    name = "lstm-h128"
+    cell = "lstm"
+    hidden = 128
+
+Every key of :class:`SweepConfig` may appear in ``[sweep]`` (``-`` or ``_``); an
+unknown key, a wrong type or an out-of-range value is a one-line error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from graphtools.data.load import DATASETS
+from graphtools.errors import GraphtoolsError
+from graphtools.prune.common import METHODS, SCOPES
+from graphtools.tomlfile import read_toml, tomllib
+
+#: Presets shipped in graphtools/experiments/presets/<name>.toml.
+PRESETS = ("quick", "paper-seqmnist", "paper-speech", "paper-cifar10")
+CELLS = ("rnn", "lstm", "gru")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One architecture of the sweep; ``name`` labels its runs (and checkpoint files)."""
+
+    name: str
+    cell: str
+    hidden: int
+    layers: int = 1
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep runs: for every model and seed a dense model, then every method x sparsity.
+
+    Fields that change a run's result are its *settings* (:meth:`settings`), stored in each
+    record so that a resumed sweep never mixes runs made under different settings.
+    """
+
+    dataset: str
+    models: tuple[ModelSpec, ...]
+    methods: tuple[str, ...]
+    sparsities: tuple[float, ...]
+    data: str = ""  # file or folder; "" until given (e.g. by --data)
+    seeds: tuple[int, ...] = (0,)
+    name: str = "sweep"
+    data_label: str = ""  # shown with the results, e.g. "synthetic stand-in (espeak-ng)"
+    limit: int | None = None  # first N examples of each split
+    epochs: int = 10
+    finetune_epochs: int = 3
+    batch_size: int = 128
+    lr: float = 1e-3
+    finetune_lr: float = 1e-3
+    clip: float = 1.0
+    rounds: int = 10  # ramanujan-guard
+    scope: str = "layer"
+    per_gate: bool = False
+    unfold_steps: int | None = None  # None: the dataset's sequence length
+    noise_snr: tuple[float, ...] = ()  # speech-commands: evaluate also at these SNRs (dB)
+    words: tuple[str, ...] | None = None  # speech-commands: the classes
+    figures: tuple[str, ...] = ("accuracy", "gap", "spectra", "degrees", "noise")
+
+    def settings(self, model: ModelSpec, dense: bool) -> dict:
+        """The settings a run's result depends on (a dense run ignores the fine-tuning ones)."""
+        s = {"dataset": self.dataset, "limit": self.limit, "model": dataclasses.asdict(model),
+             "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "clip": self.clip,
+             "noise_snr": list(self.noise_snr), "words": None if self.words is None else list(self.words),
+             "unfold_steps": self.unfold_steps}
+        if not dense:
+            s.update(finetune_epochs=self.finetune_epochs, finetune_lr=self.finetune_lr, rounds=self.rounds,
+                     scope=self.scope, per_gate=self.per_gate)
+        return s
+
+    def to_toml(self) -> str:
+        """This config as a TOML document :func:`load_config` reads back to an equal config."""
+        lines = ["[sweep]"]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "models" or value is None:
+                continue
+            lines.append(f"{f.name} = {_toml_value(value)}")
+        for m in self.models:
+            lines += ["", "[[model]]"] + [f"{k} = {_toml_value(v)}" for k, v in dataclasses.asdict(m).items()]
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _fail(where: str, message: str) -> GraphtoolsError:
+    return GraphtoolsError(f"{where}: {message}")
+
+
+def _int(where, key, value, low=0):
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise _fail(where, f"{key} must be a whole number >= {low}, got {value!r}")
+    return value
+
+
+def _positive(where, key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        raise _fail(where, f"{key} must be a positive number, got {value!r}")
+    return float(value)
+
+
+def _list(where, key, value, check, allow_empty=False):
+    if not isinstance(value, list) or (not value and not allow_empty):
+        raise _fail(where, f"{key} must be a {'' if allow_empty else 'non-empty '}list, got {value!r}")
+    items = tuple(check(v) for v in value)
+    if len(set(items)) != len(items):
+        raise _fail(where, f"{key} lists a value twice: {value!r}")
+    return items
+
+
+def _choice(where, what, allowed):
+    def check(value):
+        if value not in allowed:
+            raise _fail(where, f"unknown {what} {value!r} (expected one of {', '.join(allowed)})")
+        return value
+    return check
+
+
+def _word(where):
+    def check(w):
+        if not isinstance(w, str) or not w:
+            raise _fail(where, f"words must list class folder names, got {w!r}")
+        return w
+    return check
+
+
+def _sparsity(where):
+    def check(s):
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 1:
+            raise _fail(where, f"sparsities must lie strictly between 0 and 1, got {s!r}")
+        return float(s)
+    return check
+
+
+def _snr(where):
+    def check(s):
+        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
+            raise _fail(where, f"noise_snr must list finite numbers of dB, got {s!r}")
+        return float(s)
+    return check
+
+
+def _model(where: str, table) -> ModelSpec:
+    if not isinstance(table, dict):
+        raise _fail(where, "each [[model]] must be a table")
+    known = {f.name for f in dataclasses.fields(ModelSpec)}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise _fail(where, f"unknown [[model]] key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    missing = [k for k in ("name", "cell", "hidden") if k not in table]
+    if missing:
+        raise _fail(where, f"a [[model]] lacks {missing[0]!r}")
+    name = table["name"]
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise _fail(where, f"model name {name!r} must be letters, digits, '-', '_' or '.' (it names files)")
+    if table["cell"] not in CELLS:
+        raise _fail(where, f"model {name}: cell must be one of {', '.join(CELLS)}, got {table['cell']!r}")
+    return ModelSpec(name, table["cell"], _int(where, "hidden", table["hidden"], 1),
+                     _int(where, "layers", table.get("layers", 1), 1))
+
+
+def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepConfig:
+    """A validated :class:`SweepConfig` from a parsed TOML document; relative ``data`` paths are
+    taken from folder ``base`` (None: left as they are)."""
+    sweep = doc.get("sweep")
+    if not isinstance(sweep, dict):
+        raise _fail(where, "no [sweep] table")
+    extra = sorted(set(doc) - {"sweep", "model"})
+    if extra:
+        raise _fail(where, f"unknown table [{extra[0]}] (a config has [sweep] and [[model]])")
+    values = {k.replace("-", "_"): v for k, v in sweep.items()}
+    known = {f.name for f in dataclasses.fields(SweepConfig)} - {"models"}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise _fail(where, f"unknown [sweep] key {unknown[0]!r} (known: {', '.join(sorted(known))})")
+    for key in ("dataset", "methods", "sparsities"):
+        if key not in values:
+            raise _fail(where, f"[sweep] lacks {key!r}")
+    if values["dataset"] not in DATASETS:
+        raise _fail(where, f"unknown dataset {values['dataset']!r} (expected one of {', '.join(DATASETS)})")
+    models = doc.get("model")
+    if not isinstance(models, list) or not models:
+        raise _fail(where, "no [[model]] tables (at least one model is needed)")
+    specs = tuple(_model(where, m) for m in models)
+    if len({m.name for m in specs}) != len(specs):
+        raise _fail(where, "two [[model]] tables have the same name")
+    out: dict = {"dataset": values["dataset"], "models": specs,
+                 "methods": _list(where, "methods", values["methods"], _choice(where, "method", METHODS)),
+                 "sparsities": _list(where, "sparsities", values["sparsities"], _sparsity(where))}
+    if "seeds" in values:
+        out["seeds"] = _list(where, "seeds", values["seeds"], lambda s: _int(where, "seeds", s))
+    for key in ("name", "data", "data_label"):
+        if key in values:
+            if not isinstance(values[key], str):
+                raise _fail(where, f"{key} must be a string, got {values[key]!r}")
+            out[key] = values[key]
+    if "name" in out and not _NAME.match(out["name"]):
+        raise _fail(where, f"name {out['name']!r} must be letters, digits, '-', '_' or '.'")
+    for key in ("epochs", "finetune_epochs", "batch_size", "rounds"):
+        if key in values:
+            out[key] = _int(where, key, values[key], 1)
+    for key in ("limit", "unfold_steps"):
+        if key in values:
+            out[key] = _int(where, key, values[key], 1)
+    for key in ("lr", "finetune_lr", "clip"):
+        if key in values:
+            out[key] = _positive(where, key, values[key])
+    if "scope" in values:
+        if values["scope"] not in SCOPES:
+            raise _fail(where, f"scope must be one of {', '.join(SCOPES)}, got {values['scope']!r}")
+        out["scope"] = values["scope"]
+    if "per_gate" in values:
+        if not isinstance(values["per_gate"], bool):
+            raise _fail(where, f"per_gate must be true or false, got {values['per_gate']!r}")
+        out["per_gate"] = values["per_gate"]
+    if "noise_snr" in values:
+        out["noise_snr"] = _list(where, "noise_snr", values["noise_snr"], _snr(where), allow_empty=True)
+    if "words" in values:
+        out["words"] = _list(where, "words", values["words"], _word(where))
+    if "figures" in values:
+        from graphtools.plots import KINDS
+
+        out["figures"] = _list(where, "figures", values["figures"], _choice(where, "figure kind", KINDS),
+                               allow_empty=True)
+    if out["dataset"] != "speech-commands":
+        for key in ("noise_snr", "words"):
+            if out.get(key):
+                raise _fail(where, f"{key} applies only to speech-commands, not {out['dataset']}")
+    if out.get("data") and base is not None and not os.path.isabs(os.path.expanduser(out["data"])):
+        out["data"] = os.path.normpath(os.path.join(base, out["data"]))
+    elif out.get("data"):
+        out["data"] = os.path.expanduser(out["data"])
+    return SweepConfig(**out)
+
+
+def load_config(path: str | os.PathLike) -> SweepConfig:
+    """The sweep config in the TOML file ``path`` (relative ``data`` from the file's folder)."""
+    path = os.fspath(path)
+    return config_from_dict(read_toml(path), path, os.path.dirname(os.path.abspath(path)))
+
+
+def preset_text(name: str) -> str:
+    """The TOML text of preset ``name``."""
+    if name not in PRESETS:
+        raise GraphtoolsError(f"unknown preset {name!r} (expected one of {', '.join(PRESETS)})")
+    return resources.files("graphtools.experiments").joinpath("presets", f"{name}.toml").read_text("utf-8")
+
+
+def _bundled(relative: str) -> str | None:
+    """A file bundled with the graphtools source tree: from the current folder, else the checkout
+    graphtools was installed from (editable install)."""
+    here = os.path.abspath(relative)
+    if os.path.exists(here):
+        return here
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    there = os.path.join(root, relative)
+    return there if os.path.exists(there) else None
+
+
+def load_preset(name: str, data: str | None = None) -> SweepConfig:
+    """Preset ``name``; ``data`` replaces its data path.  A preset's relative data path names a
+    file bundled with graphtools (``quick``: data/mnist_subset.npz); the paper presets need
+    ``data``."""
+    config = config_from_dict(tomllib.loads(preset_text(name)), f"preset {name}")
+    if data is not None:
+        return dataclasses.replace(config, data=os.path.expanduser(data))
+    if not config.data:
+        raise GraphtoolsError(f"preset {name} needs the data: pass --data PATH ({config.dataset}; see docs/data.md)")
+    found = _bundled(config.data)
+    if found is None:
+        raise GraphtoolsError(f"preset {name}: the bundled {config.data} was not found (run from a graphtools "
+                              "checkout, or pass --data PATH)")
+    return dataclasses.replace(config, data=found)
+
+
+def with_overrides(config: SweepConfig, **changes) -> SweepConfig:
+    """``config`` with the given fields replaced (None values are ignored)."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+__all__ = ["PRESETS", "ModelSpec", "SweepConfig", "config_from_dict", "load_config", "load_preset",
+           "preset_text", "with_overrides"]

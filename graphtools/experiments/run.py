@@ -1,0 +1,146 @@
+"""One run of a sweep: train a dense model, or prune one, fine-tune it, evaluate it and measure it.
+
+:func:`execute` is what a sweep's worker processes call; it returns the run's record
+(:mod:`graphtools.experiments.results`) and writes the run's checkpoint atomically.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+from dataclasses import dataclass
+
+from graphtools import __version__
+from graphtools.data.load import SHAPES, load_dataset
+from graphtools.errors import GraphtoolsError
+from graphtools.experiments.config import ModelSpec, SweepConfig
+from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summarize
+from graphtools.experiments.results import SCHEMA
+from graphtools.io import load_state
+from graphtools.model import describe
+from graphtools.nn.classifier import SequenceClassifier, load_model
+from graphtools.nn.training import evaluate, fit
+from graphtools.prune import prune_state, write_pruned
+
+DENSE = "dense"
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: the dense model of ``model`` and ``seed`` (``method == "dense"``), or that model
+    pruned by ``method`` to ``sparsity`` and fine-tuned."""
+
+    model: ModelSpec
+    method: str
+    sparsity: float
+    seed: int
+
+    @property
+    def dense(self) -> bool:
+        return self.method == DENSE
+
+    @property
+    def key(self) -> str:
+        if self.dense:
+            return f"{self.model.name}/{DENSE}/seed{self.seed}"
+        return f"{self.model.name}/{self.method}/{self.sparsity:g}/seed{self.seed}"
+
+    @property
+    def dense_key(self) -> str:
+        return f"{self.model.name}/{DENSE}/seed{self.seed}"
+
+    def checkpoint(self, out_dir: str) -> str:
+        """Where the run's model is kept: ``checkpoints/<key with / as ->.npz``."""
+        return os.path.join(out_dir, "checkpoints", self.key.replace("/", "-") + ".npz")
+
+
+def plan(config: SweepConfig) -> list[RunSpec]:
+    """Every run of a sweep: the dense runs first, then per seed, model and method the
+    sparsities in increasing order."""
+    runs = [RunSpec(m, DENSE, 0.0, s) for s in config.seeds for m in config.models]
+    runs += [RunSpec(m, method, sparsity, s) for s in config.seeds for m in config.models
+             for method in config.methods for sparsity in sorted(config.sparsities)]
+    return runs
+
+
+_DATA: dict = {}
+
+
+def _dataset(config: SweepConfig, split: str, noise_snr: float | None = None):
+    """Load (once per process) a split of the sweep's dataset."""
+    key = (config.dataset, config.data, split, config.limit, noise_snr, config.words)
+    if key not in _DATA:
+        _DATA[key] = load_dataset(config.dataset, config.data, split, config.limit, noise_snr=noise_snr,
+                                  words=None if config.words is None else list(config.words))
+    return _DATA[key]
+
+
+def _steps(config: SweepConfig) -> int:
+    return config.unfold_steps or SHAPES[config.dataset][0]
+
+
+def _sparsity(model) -> float:
+    """Fraction of zero entries over the recurrent weights."""
+    total = zeros = 0
+    for w in model.weights:
+        if w.kind in PRUNED_KINDS:
+            total += w.matrix.size
+            zeros += int((w.matrix == 0).sum())
+    return zeros / total if total else 0.0
+
+
+def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | None = None,
+            progress=None) -> dict:
+    """Run ``spec`` and return its record (the dense checkpoint must exist for a pruned run)."""
+    start = time.perf_counter()
+    train, test = _dataset(config, "train"), _dataset(config, "test")
+    path = spec.checkpoint(out_dir)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    meta = {"dataset": config.dataset, "data_note": train.note, "sweep": config.name, "run": spec.key}
+    accuracy_pruned, pruning = None, None
+    if spec.dense:
+        model = SequenceClassifier(spec.model.cell, train.features, spec.model.hidden, spec.model.layers,
+                                   train.num_classes, seed=spec.seed)
+        result = fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                     clip=config.clip, seed=spec.seed, test=(test.x, test.y), checkpoint=path,
+                     progress=progress, meta=meta, workers=workers)
+    else:
+        dense_path = RunSpec(spec.model, DENSE, 0.0, spec.seed).checkpoint(out_dir)
+        if not os.path.exists(dense_path):
+            raise GraphtoolsError(f"{spec.key}: the dense checkpoint {dense_path} is missing")
+        checkpoint = load_state(dense_path)
+        state, _, report = prune_state(checkpoint.tensors, spec.method, spec.sparsity, config.scope,
+                                       seed=spec.seed, per_gate=config.per_gate, rounds=config.rounds)
+        pruning = report.record()
+        pruned_path = path[:-len(".npz")] + ".pruned.npz"
+        write_pruned(pruned_path, state, checkpoint.metadata, report)
+        try:
+            model = load_model(pruned_path)
+        finally:
+            os.unlink(pruned_path)
+        accuracy_pruned = evaluate(model, test.x, test.y).accuracy
+        result = fit(model, train.x, train.y, epochs=config.finetune_epochs, batch_size=config.batch_size,
+                     lr=config.finetune_lr, clip=config.clip, seed=spec.seed, test=(test.x, test.y),
+                     checkpoint=path, progress=progress, meta=meta, workers=workers)
+    noise = [{"snr_db": snr, "accuracy": evaluate(model, *_xy(_dataset(config, "test", snr))).accuracy}
+             for snr in config.noise_snr]
+    description = describe(load_state(path).tensors)
+    layers, unfolded = measure_model(description, _steps(config))
+    return {
+        "schema": SCHEMA, "key": spec.key, "sweep": config.name, "model": spec.model.name,
+        "cell": spec.model.cell, "hidden": spec.model.hidden, "num_layers": spec.model.layers,
+        "dataset": config.dataset, "data_note": config.data_label or train.note,
+        "method": spec.method, "sparsity": spec.sparsity, "seed": spec.seed,
+        "actual_sparsity": _sparsity(description),
+        "accuracy": result.test.accuracy, "loss": result.test.loss, "accuracy_pruned": accuracy_pruned,
+        "noise": noise, "epochs": result.epochs, "pruning": pruning,
+        "settings": config.settings(spec.model, spec.dense),
+        "layers": layers, "summary": summarize(layers), "unfolded": unfolded,
+        "checkpoint": os.path.relpath(path, out_dir), "seconds": time.perf_counter() - start,
+        "version": __version__, "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _xy(ds):
+    return ds.x, ds.y

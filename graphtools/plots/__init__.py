@@ -1,0 +1,79 @@
+"""Figures of a pruning sweep's results (``graphtools plot``; docs/plots.md).
+
+One function per figure kind returns a :class:`matplotlib.figure.Figure` built without
+pyplot; :func:`save_figure` writes it atomically; :func:`plot` does both for the command
+line. :func:`rank_correlations` and :func:`within_sparsity_correlations` return plain
+numbers for reports.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from graphtools.errors import GraphtoolsError
+from graphtools.plots.accuracy import AccuracyPoint, accuracy_figure, accuracy_points
+from graphtools.plots.common import FORMATS, check_output, load_records, save_figure, select_model
+from graphtools.plots.correlation import (
+    MEASURES, RankCorrelation, SparsityCorrelation, WithinSparsityCorrelation, rank_correlations,
+    within_sparsity_correlations,
+)
+from graphtools.plots.gap import DEFAULT_MEASURES, gap_figure
+from graphtools.plots.graph import LayerSelection, degrees_figure, select_layer, spectra_figure
+from graphtools.plots.noise import NoisePoint, noise_figure, noise_points
+
+#: The figure kinds of :func:`plot`, in the order of docs/plots.md.
+KINDS = ("accuracy", "gap", "spectra", "degrees", "noise")
+#: Which kinds take which option (``model`` and ``title`` apply to all).
+_OPTIONS = {"measures": ("gap",), "layer": ("spectra", "degrees"), "seed": ("spectra", "degrees"),
+            "sparsity": ("spectra", "degrees", "noise")}
+
+__all__ = [
+    "AccuracyPoint", "DEFAULT_MEASURES", "FORMATS", "KINDS", "LayerSelection", "MEASURES", "NoisePoint",
+    "PlotResult", "RankCorrelation", "SparsityCorrelation", "WithinSparsityCorrelation", "accuracy_figure",
+    "accuracy_points", "degrees_figure", "gap_figure", "noise_figure", "noise_points", "plot",
+    "rank_correlations", "save_figure", "select_layer", "spectra_figure", "within_sparsity_correlations",
+]
+
+
+@dataclass(frozen=True)
+class PlotResult:
+    """What :func:`plot` wrote: the file, the kind and the number of runs (records) it drew
+    from (after ``model`` selection)."""
+
+    output: str
+    kind: str
+    runs: int
+
+
+def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | None = None,
+         title: str | None = None, dpi: int = 150, measures=(), layer: str | None = None,
+         sparsity: float | None = None, seed: int | None = None) -> PlotResult:
+    """Draw figure ``kind`` of a results file, sweep folder or list of records and write it to
+    ``output`` (PNG, SVG or PDF by extension) atomically.
+
+    The kind, the output's extension and folder, and the options are checked before the
+    records are read; options a kind does not use are an error rather than ignored.
+    """
+    if kind not in KINDS:
+        raise GraphtoolsError(f"unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
+    check_output(output)
+    given = {"measures": bool(measures), "layer": layer is not None, "seed": seed is not None,
+             "sparsity": sparsity is not None}
+    for option, kinds in _OPTIONS.items():
+        if given[option] and kind not in kinds:
+            flag = "--measure" if option == "measures" else f"--{option}"
+            raise GraphtoolsError(f"{flag} applies to --kind {' or '.join(kinds)}, not {kind}")
+    records, source = load_records(records_or_path)
+    if kind == "accuracy":
+        fig = accuracy_figure(records, model=model, title=title)
+    elif kind == "gap":
+        fig = gap_figure(records, measures=tuple(measures) or DEFAULT_MEASURES, model=model, title=title)
+    elif kind == "spectra":
+        fig = spectra_figure(records, model=model, layer=layer, sparsity=sparsity, seed=seed, title=title)
+    elif kind == "degrees":
+        fig = degrees_figure(records, model=model, layer=layer, sparsity=sparsity, seed=seed, title=title)
+    else:
+        fig = noise_figure(records, model=model, sparsity=sparsity, title=title, source=source)
+    save_figure(fig, output, dpi=dpi)
+    return PlotResult(os.fspath(output), kind, len(select_model(records, model)))
