@@ -69,6 +69,7 @@ COMMANDS = {
     "data": "data:data",
     "sweep": "sweep:sweep",
     "plot": "plot:plot",
+    "report": "report:report",
 }
 
 if __name__ == "__main__":

@@ -293,8 +293,10 @@ def test_ctrl_c_keeps_finished_runs(mnist, tmp_path):
 def test_noise_evaluations_for_speech_commands(speech_root, tmp_path):
     config = SweepConfig(dataset="speech-commands", data=str(speech_root), models=(ModelSpec("g", "gru", 4),),
                          methods=("random",), sparsities=(0.5,), epochs=1, finetune_epochs=1, batch_size=4,
-                         noise_snr=(10.0, 0.0), words=("yes", "no"), unfold_steps=5, figures=())
-    run_sweep(config, tmp_path / "out")
+                         noise_snr=(10.0, 0.0), words=("yes", "no"), unfold_steps=5, figures=("noise",))
+    result = run_sweep(config, tmp_path / "out")
+    assert result.figures == [str(tmp_path / "out" / "figures" / "noise.png")]
+    assert (tmp_path / "out" / "figures" / "noise.png").read_bytes().startswith(b"\x89PNG")
     records = read_records(tmp_path / "out")
     assert len(records) == 2
     for record in records:
@@ -302,6 +304,16 @@ def test_noise_evaluations_for_speech_commands(speech_root, tmp_path):
         assert all(0 <= n["accuracy"] <= 1 for n in record["noise"])
         assert record["unfolded"]["steps"] == 5
     assert "accuracy_snr_10" in (tmp_path / "out" / "summary.csv").read_text().splitlines()[0]
+
+
+def test_sweep_draws_its_figures(mnist, tmp_path):
+    out = tmp_path / "out"
+    kinds = ("accuracy", "gap", "spectra", "degrees", "noise")
+    result = run_sweep(tiny(mnist, seeds=(0, 1), figures=kinds), out)
+    # seq-mnist has no noise evaluations: that figure is left out, the others are drawn
+    assert result.figures == [str(out / "figures" / f"{k}.png") for k in kinds[:4]]
+    for path in result.figures:
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
 # ------------------------------------------------------------------------------------------ processes
@@ -435,3 +447,54 @@ def test_cli_reports_failed_runs_with_exit_1(mnist, tmp_path):
     assert result.exit_code == 1
     assert "failed: rnn-a/array-code/0.6/seed0:" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("error: 1 run(s) failed")
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def test_partial_rank_correlation_matches_the_textbook_formula():
+    from scipy.stats import rankdata
+
+    from graphtools.experiments.tables import partial_rank_correlation
+
+    rng = np.random.default_rng(3)
+    z = rng.normal(size=40)
+    x = z + rng.normal(size=40)
+    y = z ** 3 + 0.5 * x + rng.normal(size=40)
+    rho, p, n = partial_rank_correlation(x, y, z)
+    r = np.corrcoef([rankdata(x), rankdata(y), rankdata(z)])
+    expected = (r[0, 1] - r[0, 2] * r[1, 2]) / math.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
+    assert n == 40 and rho == pytest.approx(expected, abs=1e-12) and 0 < p < 0.05
+    # x and y related only through z: no partial correlation left
+    noise_x, noise_y = rng.normal(size=(2, 400)) * 0.1
+    z = rng.normal(size=400)
+    rho, p, _ = partial_rank_correlation(z + noise_x, z + noise_y, z)
+    assert abs(rho) < 0.15 and p > 0.01
+    assert partial_rank_correlation([1, 2, 3], [1, 2, 3], [1, 2, 3])[0] is None  # too few points
+
+
+def test_report_tables_of_a_sweep(mnist, tmp_path):
+    from graphtools.experiments.tables import accuracy_rows, correlation_rows
+
+    out = tmp_path / "out"
+    run_sweep(tiny(mnist, seeds=(0, 1)), out)
+    records = read_records(out)
+    rows = accuracy_rows(records)
+    assert [(r.method, r.sparsity) for r in rows] == [("dense", 0.0), ("magnitude", 0.5), ("magnitude", 0.8),
+                                                      ("random", 0.5), ("random", 0.8)]
+    for row in rows:
+        runs = [r for r in records if r["method"] == row.method and r["sparsity"] == row.sparsity]
+        assert row.n == 2 and row.accuracy == pytest.approx(np.mean([r["accuracy"] for r in runs]))
+        assert row.accuracy_std == pytest.approx(np.std([r["accuracy"] for r in runs], ddof=1))
+        assert row.ramanujan_runs == sum(r["summary"]["all_ramanujan"] is True for r in runs)
+    (spectral, *_) = correlation_rows(records)
+    assert spectral.measure == "spectral_gap" and spectral.n == 8
+    result = CliRunner().invoke(main, ["report", str(out)])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0].startswith("| model | method | sparsity |") and len(lines) == 2 + 5 + 1 + 2 + 5
+    assert "| rnn-h8 | magnitude | 0.8 |" in result.output
+    written = CliRunner().invoke(main, ["report", str(out), "--measure", "delta_s", "-o", str(tmp_path / "r.md")])
+    assert written.exit_code == 0 and "| rnn-h8 | delta_s |" in (tmp_path / "r.md").read_text()
+    bad = CliRunner().invoke(main, ["report", str(out), "--measure", "accuracy"])
+    assert bad.exit_code == 1 and bad.output.startswith("error: unknown measure 'accuracy'")

@@ -51,28 +51,31 @@ class SparsityCorrelation:
 class WithinSparsityCorrelation:
     """Rank correlation with the sparsity held fixed, for one group.
 
-    ``per_sparsity``: rho and p among the runs at each requested sparsity (across methods
-    and seeds). ``mean_rho``: the mean of the defined per-sparsity rhos weighted by their
-    ``n``. ``combined_p_value``: two-sided p of a weighted Stouffer combination of the
-    per-sparsity tests: each becomes the signed z-score sign(rho)·Φ⁻¹(1 − p/2), then
-    Z = Σ w z / √(Σ w²) with weights w = √n and p = 2·(1 − Φ(|Z|)). It is small when the
-    sparsities agree on a direction (either one); opposite directions cancel. ``n``
-    counts the runs at sparsities with a defined rho. The per-sparsity p-values are
-    scipy's (a t approximation), rough below about 10 runs per sparsity: a perfect rho
-    among 3 runs gets p = 0.
+    ``per_sparsity``: Spearman's rho and p among the runs at each requested sparsity
+    (across methods and seeds).  ``rho``: the stratified Spearman correlation — within each
+    sparsity both variables are replaced by their centred ranks (average ranks for ties),
+    and ``rho = sum(cx * cy) / sqrt(sum(cx^2) * sum(cy^2))`` over all strata, so only the
+    order *within* a sparsity counts.  ``p_value``: two-sided permutation p of that rho
+    (:data:`PERMUTATIONS` shufflings of the target within each sparsity, seeded; ``p = (1 +
+    #{|rho_perm| >= |rho|}) / (1 + PERMUTATIONS)``), valid however few runs a sparsity has.
+    ``n`` counts the runs in strata of at least 2 runs.
     """
 
     group: str
     measure: str
     n: int
     per_sparsity: tuple[SparsityCorrelation, ...]
-    mean_rho: float | None
-    combined_p_value: float | None
+    rho: float | None
+    p_value: float | None
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["per_sparsity"] = [asdict(s) for s in self.per_sparsity]
         return d
+
+
+#: Shufflings of the permutation test of :class:`WithinSparsityCorrelation`.
+PERMUTATIONS = 9999
 
 
 def spearman(xs, ys) -> tuple[float | None, float | None]:
@@ -123,25 +126,30 @@ def rank_correlations(records, measure: str, by=("model",), target: str = "accur
     return [RankCorrelation(group, measure, len(xs), *spearman(xs, ys)) for group, (xs, ys) in groups.items()]
 
 
-def combine_within(per_sparsity) -> tuple[float | None, float | None]:
-    """The n-weighted mean rho and the two-sided weighted-Stouffer p-value (see
-    :class:`WithinSparsityCorrelation`) of per-sparsity correlations."""
-    defined = [s for s in per_sparsity if s.rho is not None and s.p_value is not None]
-    if not defined:
-        return None, None
-    total = sum(s.n for s in defined)
-    mean_rho = sum(s.rho * s.n for s in defined) / total
-    from scipy.stats import norm
+def stratified_rank_correlation(strata) -> tuple[float | None, float | None, int]:
+    """``(rho, p_value, n)`` of :class:`WithinSparsityCorrelation` for ``strata``, a list of
+    ``(xs, ys)`` pairs (strata of fewer than 2 points are left out)."""
+    import numpy as np
+    from scipy.stats import rankdata
 
-    z_sum = weight_sq = 0.0
-    for s in defined:
-        sign = (s.rho > 0) - (s.rho < 0)
-        z = sign * float(norm.isf(max(s.p_value, 1e-300) / 2))  # p = 0 (a perfect rho) stays finite
-        weight = math.sqrt(s.n)
-        z_sum += weight * z
-        weight_sq += weight * weight
-    z = z_sum / math.sqrt(weight_sq)
-    return float(mean_rho), float(min(1.0, 2 * norm.sf(abs(z))))
+    centred = [(rankdata(xs) - (len(xs) + 1) / 2, rankdata(ys) - (len(ys) + 1) / 2)
+               for xs, ys in strata if len(xs) >= 2]
+    n = sum(len(cx) for cx, _ in centred)
+    if not centred:
+        return None, None, 0
+    cx = np.concatenate([c[0] for c in centred])
+    cy = np.concatenate([c[1] for c in centred])
+    norm = math.sqrt(float(cx @ cx) * float(cy @ cy))
+    if norm == 0:
+        return None, None, n
+    rho = float(cx @ cy) / norm
+    rng = np.random.default_rng(0)
+    bounds = np.cumsum([0] + [len(c[1]) for c in centred])
+    shuffled = np.empty((PERMUTATIONS, n))
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        shuffled[:, lo:hi] = rng.permuted(np.broadcast_to(cy[lo:hi], (PERMUTATIONS, hi - lo)), axis=1)
+    extreme = int(np.count_nonzero(np.abs(shuffled @ cx) / norm >= abs(rho) - 1e-12))
+    return rho, (1 + extreme) / (1 + PERMUTATIONS), n
 
 
 def within_sparsity_correlations(records, measure: str, by=("model",),
@@ -159,8 +167,8 @@ def within_sparsity_correlations(records, measure: str, by=("model",),
         ys.append(y)
     results = []
     for group in ordered(groups):
-        per_sparsity = tuple(SparsityCorrelation(s, len(xs), *spearman(xs, ys))
-                             for s, (xs, ys) in sorted(groups[group].items()))
-        n = sum(s.n for s in per_sparsity if s.rho is not None)
-        results.append(WithinSparsityCorrelation(group, measure, n, per_sparsity, *combine_within(per_sparsity)))
+        strata = sorted(groups[group].items())
+        per_sparsity = tuple(SparsityCorrelation(s, len(xs), *spearman(xs, ys)) for s, (xs, ys) in strata)
+        rho, p_value, n = stratified_rank_correlation([pair for _, pair in strata])
+        results.append(WithinSparsityCorrelation(group, measure, n, per_sparsity, rho, p_value))
     return results

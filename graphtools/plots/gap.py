@@ -43,8 +43,8 @@ def _correlation_handles(records, measure, models, markers) -> list[Line2D]:
             continue
         label = f"{model}: {format_correlation(c.rho, c.p_value, c.n)}"
         w = within.get(model)
-        if w is not None and w.mean_rho is not None:
-            label += f"\n   within sparsity: mean ρ = {w.mean_rho:.2f}, combined p = {w.combined_p_value:.2g}"
+        if w is not None and w.rho is not None:
+            label += f"\n   within sparsity: ρ = {w.rho:.2f}, p = {w.p_value:.2g}"
         handles.append(Line2D([], [], linestyle="none", marker=markers[model], color="dimgrey", label=label))
     if len(models) > 1:
         (c,) = rank_correlations(records, measure, by=()) or [None]

@@ -1,0 +1,169 @@
+"""Tables of a sweep's results (``graphtools report``): accuracy per method and sparsity, and how
+well each graph measure ranks the pruned runs by accuracy."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphtools.errors import GraphtoolsError
+from graphtools.experiments.results import read_records
+from graphtools.plots.common import mean_std, number, ordered, sparsity_key
+from graphtools.plots.correlation import rank_correlations, within_sparsity_correlations
+
+#: Measures ranked against accuracy by default (``summary`` keys of a record).
+DEFAULT_MEASURES = ("spectral_gap", "normalized_gap", "ramanujan_gap", "weighted_spectral_gap",
+                    "step_normalized_gap")
+#: Methods that prune to exactly the requested sparsity (ramanujan-guard may stop before it).
+EXACT_METHODS = ("magnitude", "random", "biregular")
+
+
+@dataclass(frozen=True)
+class AccuracyRow:
+    """One model, method and requested sparsity, over its seeds (accuracies as fractions)."""
+
+    model: str
+    method: str
+    sparsity: float
+    n: int
+    accuracy: float
+    accuracy_std: float | None
+    accuracy_pruned: float | None  # before fine-tuning
+    actual_sparsity: float
+    ramanujan_runs: int  # runs whose every pruned layer is Ramanujan
+    ramanujan_gap: float | None  # mean of the runs' smallest Ramanujan gap
+
+
+def accuracy_rows(records: list[dict]) -> list[AccuracyRow]:
+    """Rows by model, method (dense first) and sparsity."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["model"], r["method"], sparsity_key(r["sparsity"])), []).append(r)
+    models = ordered(r["model"] for r in records)
+    methods = ordered(r["method"] for r in records)
+    rows = []
+    for key in sorted(groups, key=lambda k: (models.index(k[0]), methods.index(k[1]), k[2])):
+        runs = groups[key]
+        accuracy, std, n = mean_std([r["accuracy"] for r in runs])
+        before = [r["accuracy_pruned"] for r in runs if number(r.get("accuracy_pruned")) is not None]
+        gaps = [r["summary"]["ramanujan_gap"] for r in runs if number(r["summary"].get("ramanujan_gap")) is not None]
+        rows.append(AccuracyRow(*key, n, accuracy, std, float(np.mean(before)) if before else None,
+                                float(np.mean([r["actual_sparsity"] for r in runs])),
+                                sum(r["summary"].get("all_ramanujan") is True for r in runs),
+                                float(np.mean(gaps)) if gaps else None))
+    return rows
+
+
+def partial_rank_correlation(x, y, control) -> tuple[float | None, float | None, int]:
+    """Spearman's partial correlation of ``x`` and ``y`` given ``control``: the Pearson correlation
+    of the residuals of rank(x) and rank(y) after a least-squares fit on rank(control), with the
+    two-sided p-value of ``t = r sqrt((n - 3) / (1 - r^2))`` on ``n - 3`` degrees of freedom
+    (Conover, *Practical Nonparametric Statistics*, 3rd ed., 1999, sec. 5.4).  Returns
+    ``(rho, p, n)``; rho is None below 4 points or when a residual is constant."""
+    from scipy.stats import rankdata, t
+
+    x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, control))
+    n = len(x)
+    if n < 4:
+        return None, None, n
+    design = np.column_stack([np.ones(n), rankdata(z)])
+
+    def residual(v):
+        ranks = rankdata(v)
+        return ranks - design @ np.linalg.lstsq(design, ranks, rcond=None)[0]
+
+    rx, ry = residual(x), residual(y)
+    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
+    if norm < 1e-12:
+        return None, None, n
+    r = max(-1.0, min(1.0, float(rx @ ry) / norm))
+    if abs(r) == 1.0:
+        return r, 0.0, n
+    stat = r * math.sqrt((n - 3) / (1 - r * r))
+    return r, float(2 * t.sf(abs(stat), n - 3)), n
+
+
+@dataclass(frozen=True)
+class CorrelationRow:
+    """How a measure ranks one model's pruned runs by accuracy: overall (Spearman), within each
+    requested sparsity (all methods, and the exact-sparsity methods only), and given the
+    actual sparsity (partial Spearman)."""
+
+    model: str
+    measure: str
+    n: int
+    rho: float | None
+    p_value: float | None
+    within_rho: float | None
+    within_p: float | None
+    within_exact_rho: float | None
+    within_exact_p: float | None
+    partial_rho: float | None
+    partial_p: float | None
+
+
+def correlation_rows(records: list[dict], measures=DEFAULT_MEASURES) -> list[CorrelationRow]:
+    """One row per model and measure (pruned runs only)."""
+    rows = []
+    pruned = [r for r in records if r["method"] != "dense"]
+    exact = [r for r in pruned if r["method"] in EXACT_METHODS]
+    for model in ordered(r["model"] for r in pruned):
+        mine = [r for r in pruned if r["model"] == model]
+        for measure in measures:
+            (overall,) = rank_correlations(mine, measure, by=()) or [None]
+            within = within_sparsity_correlations(mine, measure, by=())
+            within_exact = within_sparsity_correlations([r for r in exact if r["model"] == model], measure, by=())
+            usable = [r for r in mine if number(r["summary"].get(measure)) is not None]
+            partial = partial_rank_correlation([r["summary"][measure] for r in usable],
+                                               [r["accuracy"] for r in usable],
+                                               [r["actual_sparsity"] for r in usable])
+            rows.append(CorrelationRow(
+                model, measure, overall.n if overall else 0, overall and overall.rho, overall and overall.p_value,
+                within[0].rho if within else None, within[0].p_value if within else None,
+                within_exact[0].rho if within_exact else None,
+                within_exact[0].p_value if within_exact else None, partial[0], partial[1]))
+    return rows
+
+
+def _num(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _p(value) -> str:
+    return "–" if value is None else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
+
+
+def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
+    """Both tables as Markdown."""
+    if not records:
+        raise GraphtoolsError("no records: nothing to report")
+    lines = ["| model | method | sparsity | actual | runs | accuracy % (mean ± std) | before fine-tuning % "
+             "| all layers Ramanujan | mean min Δr |", "|---|---|---|---|---|---|---|---|---|"]
+    for row in accuracy_rows(records):
+        std = "" if row.accuracy_std is None else f" ± {100 * row.accuracy_std:.2f}"
+        before = "–" if row.accuracy_pruned is None else f"{100 * row.accuracy_pruned:.2f}"
+        lines.append(f"| {row.model} | {row.method} | {row.sparsity:g} | {row.actual_sparsity:.3f} | {row.n} | "
+                     f"{100 * row.accuracy:.2f}{std} | {before} | {row.ramanujan_runs}/{row.n} | "
+                     f"{_num(row.ramanujan_gap, 2)} |")
+    lines += ["", "| model | measure | runs | Spearman ρ | p | within-sparsity ρ | p | within, exact methods ρ | p "
+              "| partial ρ given actual sparsity | p |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for c in correlation_rows(records, measures):
+        lines.append(f"| {c.model} | {c.measure} | {c.n} | {_num(c.rho)} | {_p(c.p_value)} | {_num(c.within_rho)} | "
+                     f"{_p(c.within_p)} | {_num(c.within_exact_rho)} | {_p(c.within_exact_p)} | "
+                     f"{_num(c.partial_rho)} | {_p(c.partial_p)} |")
+    return "\n".join(lines) + "\n"
+
+
+def sweep_report(results, measures=None, model: str | None = None) -> str:
+    """:func:`render_report` of a results file or sweep folder (only ``model``'s runs if given);
+    what ``graphtools report`` prints."""
+    from graphtools.plots.common import select_model
+    from graphtools.plots.correlation import MEASURES
+
+    records = read_records(results)
+    for measure in measures or ():
+        if measure not in MEASURES:
+            raise GraphtoolsError(f"unknown measure {measure!r} (measures: {', '.join(MEASURES)})")
+    return render_report(select_model(records, model), tuple(measures) if measures else DEFAULT_MEASURES)
