@@ -14,6 +14,8 @@ import click
 @click.option("--model", default=None, metavar="NAME", help="Only this model of the sweep.")
 @click.option("--title", default=None, metavar="TEXT", help="Figure title (a data note is still shown).")
 @click.option("--dpi", type=int, default=150, show_default=True, help="Resolution of a PNG.")
+@click.option("--x", "x", type=click.Choice(["actual", "requested"]), default=None,
+              help="accuracy: place points at the sparsity reached (default) or the requested one.")
 @click.option("--measure", "measures", multiple=True, metavar="NAME",
               help="gap: summary measure on x (repeatable; default spectral_gap and ramanujan_gap).")
 @click.option("--layer", default=None, metavar="NAME",
@@ -21,10 +23,10 @@ import click
 @click.option("--sparsity", type=float, default=None,
               help="spectra, degrees, noise: requested sparsity (default: the largest every method has).")
 @click.option("--seed", type=int, default=None, help="spectra, degrees: seed (default: the smallest).")
-def plot(results, kind, output, model, title, dpi, measures, layer, sparsity, seed):
+def plot(results, kind, output, model, title, dpi, x, measures, layer, sparsity, seed):
     """Draw figure KIND of RESULTS (a results.jsonl or a sweep folder) into OUTPUT."""
     from graphtools.plots import plot as draw
 
     result = draw(results, kind, output, model=model, title=title, dpi=dpi, measures=measures, layer=layer,
-                  sparsity=sparsity, seed=seed)
+                  sparsity=sparsity, seed=seed, x=x)
     click.echo(f"wrote {result.output} ({result.kind}, {result.runs} run{'s' * (result.runs != 1)})")

@@ -184,7 +184,7 @@ def test_plotting_leaves_pyplot_unimported(tmp_path, results):
 # --------------------------------------------------------------------------- accuracy
 
 def test_accuracy_lines_are_means_over_seeds(records):
-    fig = accuracy_figure(records, model="rnn-h8")
+    fig = accuracy_figure(records, model="rnn-h8", x="requested")
     (ax,) = fig.axes
     for method in METHODS:
         (line,) = lines_labelled(ax, method)
@@ -193,8 +193,22 @@ def test_accuracy_lines_are_means_over_seeds(records):
         np.testing.assert_allclose(line.get_ydata(), expected)
     (dense,) = lines_labelled(ax, "dense")
     np.testing.assert_allclose(dense.get_ydata(), np.mean([accuracy_of("rnn-h8", "dense", 0, s) for s in SEEDS]))
-    assert ax.get_xlabel() == "sparsity (fraction of recurrent weights pruned)" and ax.get_ylabel() == "test accuracy"
+    assert ax.get_xlabel() == "requested sparsity (fraction of recurrent weights to prune)"
+    assert ax.get_ylabel() == "test accuracy"
     assert "synthetic stand-in (espeak-ng)" in fig._suptitle.get_text()
+
+
+def test_accuracy_points_sit_at_the_sparsity_reached_by_default(records):
+    (ax,) = accuracy_figure(records, model="rnn-h8").axes
+    for method in METHODS:
+        (line,) = lines_labelled(ax, method)
+        reached = [np.mean([r["actual_sparsity"] for r in records if r["model"] == "rnn-h8"
+                            and r["method"] == method and r["sparsity"] == s]) for s in SPARSITIES]
+        np.testing.assert_allclose(line.get_xdata(), reached)
+    assert ax.get_xlabel() == "sparsity reached (fraction of recurrent weights pruned)"
+    np.testing.assert_allclose(ax.get_xticks(), SPARSITIES)  # ticks: the requested sparsities
+    with pytest.raises(GraphtoolsError, match="x must be one of actual, requested"):
+        accuracy_figure(records, x="reached")
 
 
 def test_accuracy_error_bars_are_sample_std_over_seeds(records):
@@ -207,7 +221,7 @@ def test_accuracy_error_bars_are_sample_std_over_seeds(records):
 
 
 def test_accuracy_marks_non_ramanujan_points_hollow(records):
-    fig = accuracy_figure(records, model="rnn-h8")
+    fig = accuracy_figure(records, model="rnn-h8", x="requested")
     (ax,) = fig.axes
     (hollow,) = lines_labelled(ax, "_magnitude not ramanujan")
     np.testing.assert_allclose(hollow.get_xdata(), [0.8, 0.9])

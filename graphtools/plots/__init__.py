@@ -25,7 +25,7 @@ from graphtools.plots.noise import NoisePoint, noise_figure, noise_points
 #: The figure kinds of :func:`plot`, in the order of docs/plots.md.
 KINDS = ("accuracy", "gap", "spectra", "degrees", "noise")
 #: Which kinds take which option (``model`` and ``title`` apply to all).
-_OPTIONS = {"measures": ("gap",), "layer": ("spectra", "degrees"), "seed": ("spectra", "degrees"),
+_OPTIONS = {"x": ("accuracy",), "measures": ("gap",), "layer": ("spectra", "degrees"), "seed": ("spectra", "degrees"),
             "sparsity": ("spectra", "degrees", "noise")}
 
 __all__ = [
@@ -48,7 +48,7 @@ class PlotResult:
 
 def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | None = None,
          title: str | None = None, dpi: int = 150, measures=(), layer: str | None = None,
-         sparsity: float | None = None, seed: int | None = None) -> PlotResult:
+         sparsity: float | None = None, seed: int | None = None, x: str | None = None) -> PlotResult:
     """Draw figure ``kind`` of a results file, sweep folder or list of records and write it to
     ``output`` (PNG, SVG or PDF by extension) atomically.
 
@@ -58,7 +58,7 @@ def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | 
     if kind not in KINDS:
         raise GraphtoolsError(f"unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
     check_output(output)
-    given = {"measures": bool(measures), "layer": layer is not None, "seed": seed is not None,
+    given = {"x": x is not None, "measures": bool(measures), "layer": layer is not None, "seed": seed is not None,
              "sparsity": sparsity is not None}
     for option, kinds in _OPTIONS.items():
         if given[option] and kind not in kinds:
@@ -66,7 +66,7 @@ def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | 
             raise GraphtoolsError(f"{flag} applies to --kind {' or '.join(kinds)}, not {kind}")
     records, source = load_records(records_or_path)
     if kind == "accuracy":
-        fig = accuracy_figure(records, model=model, title=title)
+        fig = accuracy_figure(records, model=model, title=title, x=x or "actual")
     elif kind == "gap":
         fig = gap_figure(records, measures=tuple(measures) or DEFAULT_MEASURES, model=model, title=title)
     elif kind == "spectra":

@@ -24,6 +24,7 @@ class AccuracyPoint:
     std: float | None
     n: int
     all_ramanujan: bool
+    actual_sparsity: float | None = None  # mean over seeds of the sparsity reached
 
 
 def accuracy_points(records, method: str) -> list[AccuracyPoint]:
@@ -43,7 +44,10 @@ def accuracy_points(records, method: str) -> list[AccuracyPoint]:
         if not accuracies:
             continue
         ramanujan = all((r.get("summary") or {}).get("all_ramanujan") is True for r in runs)
-        points.append(AccuracyPoint(sparsity, *mean_std(accuracies), ramanujan))
+        reached = [number(r.get("actual_sparsity")) for r in runs]
+        reached = [a for a in reached if a is not None]
+        points.append(AccuracyPoint(sparsity, *mean_std(accuracies), ramanujan,
+                                    sum(reached) / len(reached) if reached else None))
     return points
 
 
@@ -63,12 +67,22 @@ def dense_accuracy(records) -> tuple[float, int] | None:
     return sum(values) / len(values), len(values)
 
 
-def first_not_ramanujan(points) -> float | None:
-    """The smallest sparsity whose point is not Ramanujan in every seed."""
-    return next((p.sparsity for p in points if not p.all_ramanujan), None)
+def first_not_ramanujan(points) -> AccuracyPoint | None:
+    """The point of smallest sparsity that is not Ramanujan in every seed."""
+    return next((p for p in points if not p.all_ramanujan), None)
 
 
-def _panel(ax, records, methods, colours) -> None:
+#: x axis of the accuracy figure: the requested sparsity, or the one the pruned model reached.
+X_AXES = ("actual", "requested")
+
+
+def _x(point: AccuracyPoint, x: str) -> float:
+    if x == "actual" and point.actual_sparsity is not None:
+        return point.actual_sparsity
+    return point.sparsity
+
+
+def _panel(ax, records, methods, colours, x: str = "actual") -> None:
     dense = dense_accuracy(records)
     if dense is not None:
         ax.axhline(dense[0], color=colours.get("dense", "black"), linestyle="--", linewidth=1.2, label="dense")
@@ -78,32 +92,37 @@ def _panel(ax, records, methods, colours) -> None:
         if not points:
             continue
         colour = colours[method]
-        xs = [p.sparsity for p in points]
+        xs = [_x(p, x) for p in points]
         ys = [p.mean for p in points]
-        ticks.update(xs)
+        ticks.update(p.sparsity for p in points)
         ax.plot(xs, ys, color=colour, linewidth=1.5, label=method)
         bars = [p for p in points if p.std is not None]
         if bars:
-            ax.errorbar([p.sparsity for p in bars], [p.mean for p in bars], yerr=[p.std for p in bars],
+            ax.errorbar([_x(p, x) for p in bars], [p.mean for p in bars], yerr=[p.std for p in bars],
                         fmt="none", ecolor=colour, elinewidth=1.0, capsize=3, label=f"_{method} std")
         for filled in (True, False):
             chosen = [p for p in points if p.all_ramanujan is filled]
             if chosen:
-                ax.plot([p.sparsity for p in chosen], [p.mean for p in chosen], linestyle="none", marker="o",
+                ax.plot([_x(p, x) for p in chosen], [p.mean for p in chosen], linestyle="none", marker="o",
                         markersize=6, color=colour, markerfacecolor=colour if filled else "white",
                         markeredgewidth=1.3, label=f"_{method} {'ramanujan' if filled else 'not ramanujan'}")
         stop = first_not_ramanujan(points)
         if stop is not None:
-            ax.axvline(stop, color=colour, linestyle=":", linewidth=1.2, label=f"_{method} not ramanujan from")
+            ax.axvline(_x(stop, x), color=colour, linestyle=":", linewidth=1.2, label=f"_{method} not ramanujan from")
     if ticks:
         ax.set_xticks(sorted(ticks))
         ax.set_xticklabels([f"{t:g}" for t in sorted(ticks)], rotation=45 if len(ticks) > 6 else 0)
-    ax.set_xlabel("sparsity (fraction of recurrent weights pruned)")
+    ax.set_xlabel("sparsity reached (fraction of recurrent weights pruned)" if x == "actual"
+                  else "requested sparsity (fraction of recurrent weights to prune)")
     ax.set_ylabel("test accuracy")
 
 
-def accuracy_figure(records, model: str | None = None, title: str | None = None) -> Figure:
-    """Test accuracy (after fine-tuning) against requested sparsity, one panel per model.
+def accuracy_figure(records, model: str | None = None, title: str | None = None, x: str = "actual") -> Figure:
+    """Test accuracy (after fine-tuning) against sparsity, one panel per model.
+
+    ``x="actual"`` (default) places each point at the mean sparsity its runs reached
+    (``actual_sparsity``: ramanujan-guard may stop short of the request, e.g. at 0.77 when 0.98
+    was asked), ``x="requested"`` at the requested one; ticks are the requested sparsities.
 
     Each method is a line through the mean accuracy over seeds at each sparsity, with
     error bars of one sample standard deviation over seeds (no bar with a single seed).
@@ -112,6 +131,8 @@ def accuracy_figure(records, model: str | None = None, title: str | None = None)
     Ramanujan (``summary.all_ramanujan``); a dotted vertical line in the method's colour
     marks the smallest such sparsity.
     """
+    if x not in X_AXES:
+        raise GraphtoolsError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
     records = select_model(records, model)
     models = models_of(records)
     if not models:
@@ -122,7 +143,7 @@ def accuracy_figure(records, model: str | None = None, title: str | None = None)
     colours = method_colours(methods_of(records, dense=True))
     fig, axes = new_figure(len(models), extra_width=2.6)
     for ax, name in zip(axes, models):
-        _panel(ax, [r for r in records if r.get("model") == name], methods, colours)
+        _panel(ax, [r for r in records if r.get("model") == name], methods, colours, x)
         ax.set_title(name, fontsize=10)
     low = min(ax.get_ylim()[0] for ax in axes)
     high = max(ax.get_ylim()[1] for ax in axes)
