@@ -88,6 +88,8 @@ def test_config_from_toml_resolves_data_next_to_the_file(tmp_path):
     (("seeds = [0, 1]", "seeds = [-1]"), "seeds must be a whole number >= 0"),
     (('dataset = "seq-mnist"', 'dataset = "imagenet"'), "unknown dataset 'imagenet'"),
     (("epochs = 2", "epochs = 2\nnoise_snr = [10]"), "noise_snr applies only to speech-commands"),
+    (("epochs = 2", "epochs = 2\ncmvn = true"), "cmvn applies only to speech-commands"),
+    (("epochs = 2", "epochs = 2\nper_gate = 1"), "per_gate must be true or false"),
     (("[[model]]", "[[modle]]"), "unknown table [modle]"),
     (("[sweep]", "[sweeep]"), "no [sweep] table"),
     (("seeds = [0, 1]", "seeds = 3"), "seeds must be a non-empty list"),
@@ -293,7 +295,8 @@ def test_ctrl_c_keeps_finished_runs(mnist, tmp_path):
 def test_noise_evaluations_for_speech_commands(speech_root, tmp_path):
     config = SweepConfig(dataset="speech-commands", data=str(speech_root), models=(ModelSpec("g", "gru", 4),),
                          methods=("random",), sparsities=(0.5,), epochs=1, finetune_epochs=1, batch_size=4,
-                         noise_snr=(10.0, 0.0), words=("yes", "no"), unfold_steps=5, figures=("noise",))
+                         noise_snr=(10.0, 0.0), words=("yes", "no"), unfold_steps=5, cmvn=True,
+                         figures=("noise",))
     result = run_sweep(config, tmp_path / "out")
     assert result.figures == [str(tmp_path / "out" / "figures" / "noise.png")]
     assert (tmp_path / "out" / "figures" / "noise.png").read_bytes().startswith(b"\x89PNG")
@@ -302,7 +305,8 @@ def test_noise_evaluations_for_speech_commands(speech_root, tmp_path):
     for record in records:
         assert [n["snr_db"] for n in record["noise"]] == [10.0, 0.0]
         assert all(0 <= n["accuracy"] <= 1 for n in record["noise"])
-        assert record["unfolded"]["steps"] == 5
+        assert record["unfolded"]["steps"] == 5 and "per-clip CMVN" in record["data_note"]
+        assert record["settings"]["cmvn"] is True
     assert "accuracy_snr_10" in (tmp_path / "out" / "summary.csv").read_text().splitlines()[0]
 
 

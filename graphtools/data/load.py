@@ -29,7 +29,7 @@ def _is_int(value) -> bool:
 
 def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit: int | None = None,
                  permute_seed: int | None = None, noise_snr: float | None = None, noise_seed: int = 0,
-                 words=None) -> Dataset:
+                 words=None, normalize: bool = False) -> Dataset:
     """Load split ``split`` ("train", "test" or "validation") of dataset ``name`` from ``path``.
 
     * ``seq-mnist`` (N, 28, 28), ``pixel-mnist`` (N, 784, 1): ``path`` is a
@@ -40,7 +40,8 @@ def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit
       ``cifar-10-batches-py`` (or a folder holding one).  See :mod:`graphtools.data.cifar`.
     * ``speech-commands`` (N, 98, 13) MFCCs: ``path`` is a Speech Commands root;
       ``words`` restricts the classes, ``noise_snr`` (dB) mixes in background
-      noise chosen with ``noise_seed``.  See :mod:`graphtools.data.speech`.
+      noise chosen with ``noise_seed``, ``normalize`` applies per-clip cepstral
+      mean and variance normalization.  See :mod:`graphtools.data.speech`.
 
     ``limit=N`` keeps the first N examples of the split (deterministic order).
     Every input problem raises a one-line GraphtoolsError.
@@ -58,6 +59,8 @@ def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit
             raise GraphtoolsError(f"noise_snr applies only to speech-commands, not {name}")
         if words is not None:
             raise GraphtoolsError(f"words applies only to speech-commands, not {name}")
+        if normalize:
+            raise GraphtoolsError(f"normalize applies only to speech-commands, not {name}")
     if noise_snr is not None:
         if isinstance(noise_snr, bool) or not isinstance(noise_snr, (int, float, np.number)) \
                 or not math.isfinite(noise_snr):
@@ -70,4 +73,4 @@ def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit
     if name == "seq-cifar10":
         return load_cifar10(name, path, split, limit)
     return load_speech_commands(name, path, split, limit, noise_snr=noise_snr, noise_seed=int(noise_seed),
-                                words=words)
+                                words=words, normalize=bool(normalize))

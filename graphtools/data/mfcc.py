@@ -19,7 +19,7 @@ The recipe (defaults; every step is a parameter of :func:`mfcc`), for a signal
    over the 40 log energies, keeping coefficients 0..12 (13 values, c0 included).
 
 No liftering and no mean/variance normalization.  The result is float32
-``(frames, 13)``.
+``(frames, 13)``; :func:`cmvn` normalizes it per clip when asked.
 """
 
 from __future__ import annotations
@@ -84,3 +84,17 @@ def mfcc(signal: np.ndarray, sample_rate: int = SAMPLE_RATE, pre_emphasis: float
     log_energies = np.log(np.maximum(energies, log_floor))
     coefficients = scipy.fft.dct(log_energies, type=2, norm="ortho", axis=-1)[..., :n_mfcc]
     return coefficients.astype(np.float32)
+
+
+CMVN_EPS = 1e-5
+
+
+def cmvn(features: np.ndarray, eps: float = CMVN_EPS) -> np.ndarray:
+    """Cepstral mean and variance normalization per clip: each coefficient ``c`` of each clip
+    becomes ``(c - mean_t c) / (std_t c + eps)`` over the clip's frames ``t`` (Viikki and
+    Laurila, *Speech Communication* 25, 1998).  ``features`` is ``(..., frames, coefficients)``;
+    the result is float32 of the same shape.  Stateless, so training, test and noisy sets are
+    normalized alike."""
+    x = np.asarray(features, dtype=np.float64)
+    centred = x - x.mean(axis=-2, keepdims=True)
+    return (centred / (centred.std(axis=-2, keepdims=True) + eps)).astype(np.float32)

@@ -31,7 +31,7 @@ import os
 import numpy as np
 
 from graphtools.data.dataset import Dataset, check_split
-from graphtools.data.mfcc import mfcc
+from graphtools.data.mfcc import cmvn, mfcc
 from graphtools.data.noise import mix_at_snr, random_segment
 from graphtools.data.wav import CLIP, fix_length, read_wav
 from graphtools.errors import GraphtoolsError
@@ -137,11 +137,13 @@ def _choose_classes(root: str, words) -> list[str]:
 
 
 def load_speech_commands(name: str, path, split: str = "train", limit: int | None = None,
-                         noise_snr: float | None = None, noise_seed: int = 0, words=None) -> Dataset:
+                         noise_snr: float | None = None, noise_seed: int = 0, words=None,
+                         normalize: bool = False) -> Dataset:
     """x (N, 98, 13) float32 MFCCs, y (N,) int64; see the module docstring.
 
     ``words`` (a list, or a comma-separated string) restricts the classes to
-    those folders; classes are always sorted.
+    those folders; classes are always sorted.  ``normalize`` applies per-clip
+    :func:`graphtools.data.mfcc.cmvn` (after any noise is mixed in).
     """
     root = os.fspath(path)
     check_split(split, "speech-commands", has_validation=True)
@@ -163,10 +165,12 @@ def load_speech_commands(name: str, path, split: str = "train", limit: int | Non
             batch.append(clip)
         features.append(mfcc(np.stack(batch)))
     x = np.concatenate(features) if features else np.zeros((0, 98, 13), np.float32)
+    if normalize:
+        x = cmvn(x)
     y = np.array([index[rel.split("/")[0]] for rel in files], dtype=np.int64)
     synthetic = os.path.isfile(os.path.join(root, SYNTHETIC_MARKER))
     note = ("synthetic stand-in: espeak-ng speech (graphtools data synth-speech)" if synthetic
-            else "Speech Commands") + "; 1 s clips, 13 MFCCs"
+            else "Speech Commands") + "; 1 s clips, 13 MFCCs" + (" (per-clip CMVN)" if normalize else "")
     if noise_snr is not None:
         note += f"; background noise at {noise_snr:g} dB SNR (seed {noise_seed})"
     return Dataset(x=x, y=y, classes=classes, name=name, note=note, split=split)

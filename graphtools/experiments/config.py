@@ -79,6 +79,7 @@ class SweepConfig:
     unfold_steps: int | None = None  # None: the dataset's sequence length
     noise_snr: tuple[float, ...] = ()  # speech-commands: evaluate also at these SNRs (dB)
     words: tuple[str, ...] | None = None  # speech-commands: the classes
+    cmvn: bool = False  # speech-commands: per-clip cepstral mean and variance normalization
     figures: tuple[str, ...] = ("accuracy", "gap", "spectra", "degrees", "noise")
 
     def settings(self, model: ModelSpec, dense: bool) -> dict:
@@ -86,6 +87,7 @@ class SweepConfig:
         s = {"dataset": self.dataset, "limit": self.limit, "model": dataclasses.asdict(model),
              "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "clip": self.clip,
              "noise_snr": list(self.noise_snr), "words": None if self.words is None else list(self.words),
+             "cmvn": self.cmvn,
              "unfold_steps": self.unfold_steps}
         if not dense:
             s.update(finetune_epochs=self.finetune_epochs, finetune_lr=self.finetune_lr, rounds=self.rounds,
@@ -244,10 +246,11 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
         if values["scope"] not in SCOPES:
             raise _fail(where, f"scope must be one of {', '.join(SCOPES)}, got {values['scope']!r}")
         out["scope"] = values["scope"]
-    if "per_gate" in values:
-        if not isinstance(values["per_gate"], bool):
-            raise _fail(where, f"per_gate must be true or false, got {values['per_gate']!r}")
-        out["per_gate"] = values["per_gate"]
+    for key in ("per_gate", "cmvn"):
+        if key in values:
+            if not isinstance(values[key], bool):
+                raise _fail(where, f"{key} must be true or false, got {values[key]!r}")
+            out[key] = values[key]
     if "noise_snr" in values:
         out["noise_snr"] = _list(where, "noise_snr", values["noise_snr"], _snr(where), allow_empty=True)
     if "words" in values:
@@ -258,7 +261,7 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
         out["figures"] = _list(where, "figures", values["figures"], _choice(where, "figure kind", KINDS),
                                allow_empty=True)
     if out["dataset"] != "speech-commands":
-        for key in ("noise_snr", "words"):
+        for key in ("noise_snr", "words", "cmvn"):
             if out.get(key):
                 raise _fail(where, f"{key} applies only to speech-commands, not {out['dataset']}")
     if out.get("data") and base is not None and not os.path.isabs(os.path.expanduser(out["data"])):

@@ -69,10 +69,11 @@ _DATA: dict = {}
 
 def _dataset(config: SweepConfig, split: str, noise_snr: float | None = None):
     """Load (once per process) a split of the sweep's dataset."""
-    key = (config.dataset, config.data, split, config.limit, noise_snr, config.words)
+    key = (config.dataset, config.data, split, config.limit, noise_snr, config.words, config.cmvn)
     if key not in _DATA:
         _DATA[key] = load_dataset(config.dataset, config.data, split, config.limit, noise_snr=noise_snr,
-                                  words=None if config.words is None else list(config.words))
+                                  words=None if config.words is None else list(config.words),
+                                  normalize=config.cmvn)
     return _DATA[key]
 
 
