@@ -81,8 +81,10 @@ def sweep(config, preset, out, data, jobs, no_figures, show_config):
     bar.close()
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
-    click.echo(f"{result.ran} run(s) done, {result.skipped} already finished, {len(result.failures)} failed, "
-               f"of {result.total} in {_duration(result.seconds)}")
+    for key, reason in result.infeasible:
+        click.echo(f"infeasible: {key}: {reason}", err=True)
+    click.echo(f"{result.ran} run(s) done ({len(result.infeasible)} infeasible), {result.skipped} already finished, "
+               f"{len(result.failures)} failed, of {result.total} in {_duration(result.seconds)}")
     click.echo(f"results: {result.results}\nsummary: {result.summary}")
     for path in result.figures:
         click.echo(f"figure: {path}")

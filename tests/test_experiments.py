@@ -255,13 +255,45 @@ def test_deleted_dense_checkpoint_is_retrained_without_a_new_record(mnist, tmp_p
     assert [r["method"] for r in read_records(out)].count("dense") == 1
 
 
-def test_failed_runs_are_listed_and_the_rest_is_kept(mnist, tmp_path):
+def test_infeasible_sparsities_are_recorded_as_results(mnist, tmp_path):
     # array-code needs a density 1/q for a prime q: 0.4 (sparsity 0.6) has none; 0.2 (q = 5) fits
     out = tmp_path / "out"
-    result = run_sweep(tiny(mnist, methods=("array-code", "magnitude"), sparsities=(0.6, 0.8)), out)
-    failed = [key for key, _ in result.failures]
-    assert failed == ["rnn-h8/array-code/0.6/seed0"] and "prime" in result.failures[0][1]
-    assert result.ran == 4 and len(read_records(out)) == 4
+    config = tiny(mnist, methods=("array-code", "magnitude"), sparsities=(0.6, 0.8), figures=("accuracy",))
+    result = run_sweep(config, out)
+    assert result.failures == [] and result.ran == 5
+    assert [key for key, _ in result.infeasible] == ["rnn-h8/array-code/0.6/seed0"]
+    assert "prime" in result.infeasible[0][1]
+    (record,) = [r for r in read_records(out) if r["key"] == "rnn-h8/array-code/0.6/seed0"]
+    assert record["status"] == "infeasible" and "accuracy" not in record and "prime" in record["reason"]
+    assert all(r["status"] == "ok" for r in read_records(out) if r is not record and r["key"] != record["key"])
+    # a result, not a failure: the next invocation does not try it again
+    assert (run_sweep(config, out).ran, run_sweep(config, out).infeasible) == (0, [])
+    assert "infeasible" in (out / "summary.csv").read_text()
+    assert result.figures  # the figures leave the infeasible run out
+
+
+def test_failed_runs_are_listed_and_the_rest_is_kept(mnist, tmp_path, monkeypatch):
+    import graphtools.experiments.sweep as sweep_module
+
+    real = sweep_module.execute
+
+    def flaky(config, spec, out_dir, **kwargs):
+        if spec.key in ("rnn-h8/random/0.5/seed0", "rnn-h8/dense/seed1"):
+            raise GraphtoolsError(f"{spec.key}: disk on fire")
+        return real(config, spec, out_dir, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "execute", flaky)
+    out = tmp_path / "out"
+    result = run_sweep(tiny(mnist, seeds=(0, 1)), out)
+    failed = dict(result.failures)
+    assert failed["rnn-h8/random/0.5/seed0"] == "rnn-h8/random/0.5/seed0: disk on fire"
+    assert failed["rnn-h8/dense/seed1"] == "rnn-h8/dense/seed1: disk on fire"
+    # the pruned runs of a failed dense run are failures too; every other run is kept
+    assert failed["rnn-h8/magnitude/0.8/seed1"] == "its dense run rnn-h8/dense/seed1 failed"
+    assert len(failed) == 6 and result.ran == 4 and len(read_records(out)) == 4
+    monkeypatch.setattr(sweep_module, "execute", real)
+    retried = run_sweep(tiny(mnist, seeds=(0, 1)), out)
+    assert (retried.ran, retried.skipped, retried.failures) == (6, 4, [])
 
 
 def test_a_second_sweep_on_the_same_folder_is_refused(mnist, tmp_path):
@@ -417,9 +449,9 @@ def test_cli_quick_style_run_and_errors(mnist, tmp_path):
     out = tmp_path / "out"
     result = runner.invoke(main, ["sweep", str(config), "--out", str(out), "--no-figures"])
     assert result.exit_code == 0, result.output
-    assert "5 run(s) done, 0 already finished, 0 failed, of 5" in result.output
+    assert "5 run(s) done (0 infeasible), 0 already finished, 0 failed, of 5" in result.output
     again = runner.invoke(main, ["sweep", str(config), "--out", str(out), "--no-figures"])
-    assert "0 run(s) done, 5 already finished" in again.output
+    assert "0 run(s) done (0 infeasible), 5 already finished" in again.output
     for args, message in [
         (["sweep", "--out", str(out)], "give a CONFIG.toml or --preset NAME"),
         (["sweep", str(config), "--preset", "quick", "--out", str(out)], "give a CONFIG.toml or --preset NAME"),
@@ -443,62 +475,23 @@ def test_cli_show_config(tmp_path):
     assert resolved.exit_code == 0 and 'data = "m.npz"' in resolved.output
 
 
-def test_cli_reports_failed_runs_with_exit_1(mnist, tmp_path):
+def test_cli_reports_failed_and_infeasible_runs(mnist, tmp_path, monkeypatch):
+    import graphtools.experiments.sweep as sweep_module
+
     config = write_config(tmp_path / "sweep.toml", CONFIG.replace('"biregular"', '"array-code"')
-                          .replace("[0.5, 0.9]", "[0.6]").replace("seeds = [0, 1]", "seeds = [0]")
+                          .replace("[0.5, 0.9]", "[0.6, 0.8]").replace("seeds = [0, 1]", "seeds = [0]")
                           .replace("hidden = 16", "hidden = 4").replace("epochs = 2", "epochs = 1"))
+    real = sweep_module.execute
+
+    def flaky(config, spec, out_dir, **kwargs):
+        if spec.key == "rnn-a/magnitude/0.8/seed0":
+            raise GraphtoolsError("disk on fire")
+        return real(config, spec, out_dir, **kwargs)
+
+    monkeypatch.setattr(sweep_module, "execute", flaky)
     result = CliRunner().invoke(main, ["sweep", str(config), "--out", str(tmp_path / "out"), "--no-figures"])
     assert result.exit_code == 1
-    assert "failed: rnn-a/array-code/0.6/seed0:" in result.output
+    assert "infeasible: rnn-a/array-code/0.6/seed0: " in result.output
+    assert "4 run(s) done (2 infeasible), 0 already finished, 1 failed, of 5" in result.output  # 4x4: no q fits 0.8
+    assert "failed: rnn-a/magnitude/0.8/seed0: disk on fire" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("error: 1 run(s) failed")
-
-
-# ------------------------------------------------------------------------------------------ tables
-
-
-def test_partial_rank_correlation_matches_the_textbook_formula():
-    from scipy.stats import rankdata
-
-    from graphtools.experiments.tables import partial_rank_correlation
-
-    rng = np.random.default_rng(3)
-    z = rng.normal(size=40)
-    x = z + rng.normal(size=40)
-    y = z ** 3 + 0.5 * x + rng.normal(size=40)
-    rho, p, n = partial_rank_correlation(x, y, z)
-    r = np.corrcoef([rankdata(x), rankdata(y), rankdata(z)])
-    expected = (r[0, 1] - r[0, 2] * r[1, 2]) / math.sqrt((1 - r[0, 2] ** 2) * (1 - r[1, 2] ** 2))
-    assert n == 40 and rho == pytest.approx(expected, abs=1e-12) and 0 < p < 0.05
-    # x and y related only through z: no partial correlation left
-    noise_x, noise_y = rng.normal(size=(2, 400)) * 0.1
-    z = rng.normal(size=400)
-    rho, p, _ = partial_rank_correlation(z + noise_x, z + noise_y, z)
-    assert abs(rho) < 0.15 and p > 0.01
-    assert partial_rank_correlation([1, 2, 3], [1, 2, 3], [1, 2, 3])[0] is None  # too few points
-
-
-def test_report_tables_of_a_sweep(mnist, tmp_path):
-    from graphtools.experiments.tables import accuracy_rows, correlation_rows
-
-    out = tmp_path / "out"
-    run_sweep(tiny(mnist, seeds=(0, 1)), out)
-    records = read_records(out)
-    rows = accuracy_rows(records)
-    assert [(r.method, r.sparsity) for r in rows] == [("dense", 0.0), ("magnitude", 0.5), ("magnitude", 0.8),
-                                                      ("random", 0.5), ("random", 0.8)]
-    for row in rows:
-        runs = [r for r in records if r["method"] == row.method and r["sparsity"] == row.sparsity]
-        assert row.n == 2 and row.accuracy == pytest.approx(np.mean([r["accuracy"] for r in runs]))
-        assert row.accuracy_std == pytest.approx(np.std([r["accuracy"] for r in runs], ddof=1))
-        assert row.ramanujan_runs == sum(r["summary"]["all_ramanujan"] is True for r in runs)
-    (spectral, *_) = correlation_rows(records)
-    assert spectral.measure == "spectral_gap" and spectral.n == 8
-    result = CliRunner().invoke(main, ["report", str(out)])
-    assert result.exit_code == 0
-    lines = result.output.splitlines()
-    assert lines[0].startswith("| model | method | sparsity |") and len(lines) == 2 + 5 + 1 + 2 + 5
-    assert "| rnn-h8 | magnitude | 0.8 |" in result.output
-    written = CliRunner().invoke(main, ["report", str(out), "--measure", "delta_s", "-o", str(tmp_path / "r.md")])
-    assert written.exit_code == 0 and "| rnn-h8 | delta_s |" in (tmp_path / "r.md").read_text()
-    bad = CliRunner().invoke(main, ["report", str(out), "--measure", "accuracy"])
-    assert bad.exit_code == 1 and bad.output.startswith("error: unknown measure 'accuracy'")

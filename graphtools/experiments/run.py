@@ -21,9 +21,11 @@ from graphtools.io import load_state
 from graphtools.model import describe
 from graphtools.nn.classifier import SequenceClassifier, load_model
 from graphtools.nn.training import evaluate, fit
-from graphtools.prune import prune_state, write_pruned
+from graphtools.prune import InfeasibleSparsity, prune_state, write_pruned
 
 DENSE = "dense"
+#: ``status`` of a record: the run was made, or its method cannot reach the sparsity.
+OK, INFEASIBLE = "ok", "infeasible"
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,27 @@ def _sparsity(model) -> float:
     return zeros / total if total else 0.0
 
 
+def _identity(config: SweepConfig, spec: RunSpec) -> dict:
+    """The fields every record starts with."""
+    return {"schema": SCHEMA, "key": spec.key, "sweep": config.name, "model": spec.model.name,
+            "cell": spec.model.cell, "hidden": spec.model.hidden, "num_layers": spec.model.layers,
+            "dataset": config.dataset, "method": spec.method, "sparsity": spec.sparsity, "seed": spec.seed,
+            "settings": config.settings(spec.model, spec.dense)}
+
+
+def _stamp(record: dict, start: float) -> dict:
+    record.update(seconds=time.perf_counter() - start, version=__version__,
+                  finished=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+    return record
+
+
 def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | None = None,
             progress=None) -> dict:
-    """Run ``spec`` and return its record (the dense checkpoint must exist for a pruned run)."""
+    """Run ``spec`` and return its record (the dense checkpoint must exist for a pruned run).
+
+    A method that cannot reach the sparsity on some matrix (:class:`InfeasibleSparsity`, e.g. a
+    biregular mask below one edge per neuron) gives a record of ``status`` ``"infeasible"`` with
+    the ``reason`` and no measures: a result about the method, not a failed run."""
     start = time.perf_counter()
     train, test = _dataset(config, "train"), _dataset(config, "test")
     path = spec.checkpoint(out_dir)
@@ -111,8 +131,12 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
         if not os.path.exists(dense_path):
             raise GraphtoolsError(f"{spec.key}: the dense checkpoint {dense_path} is missing")
         checkpoint = load_state(dense_path)
-        state, _, report = prune_state(checkpoint.tensors, spec.method, spec.sparsity, config.scope,
-                                       seed=spec.seed, per_gate=config.per_gate, rounds=config.rounds)
+        try:
+            state, _, report = prune_state(checkpoint.tensors, spec.method, spec.sparsity, config.scope,
+                                           seed=spec.seed, per_gate=config.per_gate, rounds=config.rounds)
+        except InfeasibleSparsity as exc:
+            return _stamp({**_identity(config, spec), "status": INFEASIBLE, "reason": str(exc),
+                           "data_note": config.data_label or train.note}, start)
         pruning = report.record()
         pruned_path = path[:-len(".npz")] + ".pruned.npz"
         write_pruned(pruned_path, state, checkpoint.metadata, report)
@@ -128,19 +152,14 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
              for snr in config.noise_snr]
     description = describe(load_state(path).tensors)
     layers, unfolded = measure_model(description, _steps(config))
-    return {
-        "schema": SCHEMA, "key": spec.key, "sweep": config.name, "model": spec.model.name,
-        "cell": spec.model.cell, "hidden": spec.model.hidden, "num_layers": spec.model.layers,
-        "dataset": config.dataset, "data_note": config.data_label or train.note,
-        "method": spec.method, "sparsity": spec.sparsity, "seed": spec.seed,
+    return _stamp({
+        **_identity(config, spec), "status": OK, "data_note": config.data_label or train.note,
         "actual_sparsity": _sparsity(description),
         "accuracy": result.test.accuracy, "loss": result.test.loss, "accuracy_pruned": accuracy_pruned,
         "noise": noise, "epochs": result.epochs, "pruning": pruning,
-        "settings": config.settings(spec.model, spec.dense),
         "layers": layers, "summary": summarize(layers), "unfolded": unfolded,
-        "checkpoint": os.path.relpath(path, out_dir), "seconds": time.perf_counter() - start,
-        "version": __version__, "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+        "checkpoint": os.path.relpath(path, out_dir),
+    }, start)
 
 
 def _xy(ds):

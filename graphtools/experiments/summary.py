@@ -8,8 +8,8 @@ import io
 from graphtools.atomic import write_atomic
 
 #: Record fields copied as they are, in this order.
-RUN_COLUMNS = ("key", "model", "cell", "hidden", "num_layers", "dataset", "method", "sparsity", "seed",
-               "actual_sparsity", "accuracy", "accuracy_pruned", "dense_accuracy", "loss", "seconds")
+RUN_COLUMNS = ("key", "status", "model", "cell", "hidden", "num_layers", "dataset", "method", "sparsity", "seed",
+               "actual_sparsity", "accuracy", "accuracy_pruned", "dense_accuracy", "loss", "seconds", "reason")
 #: Per pruned weight and step layer: ``<layer name>.<measure>``.
 LAYER_COLUMNS = ("density", "sigma2", "spectral_gap", "normalized_gap", "ramanujan_gap", "is_ramanujan")
 

@@ -27,7 +27,7 @@ from graphtools.experiments.config import SweepConfig
 from graphtools.experiments.results import (
     RESULTS_NAME, SUMMARY_NAME, append_record, read_records, repair_results,
 )
-from graphtools.experiments.run import RunSpec, execute, plan
+from graphtools.experiments.run import INFEASIBLE, RunSpec, execute, plan
 from graphtools.experiments.summary import write_summary
 
 CONFIG_NAME = "config.toml"
@@ -57,6 +57,7 @@ class SweepResult:
     skipped: int  # already finished before this invocation
     ran: int
     failures: list[tuple[str, str]] = field(default_factory=list)
+    infeasible: list[tuple[str, str]] = field(default_factory=list)  # (key, reason), recorded this time
     figures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -254,7 +255,9 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
                         running[pool.submit(_run_in_worker, config, spec, out_dir)] = spec
                     report()
             if not running:
-                raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
+                if queue:
+                    raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
+                break  # the last runs depended on a failed dense run
             finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
             _drain(messages, on_progress)
             for future in finished:
@@ -301,6 +304,9 @@ def _collect(future, spec, done, available, failed_dense, results, result, summa
         if spec.dense:
             available.add(spec.key)
         write_summary(summary, list(done.values()))
+        if record["status"] == INFEASIBLE:
+            result.infeasible.append((spec.key, record["reason"]))
+            return f"infeasible {spec.key}: {record['reason']}"
         return f"finished {spec.key}: accuracy {100 * record['accuracy']:.2f}%"
     if spec.dense:
         failed_dense.add(spec.key)

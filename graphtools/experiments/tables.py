@@ -10,7 +10,7 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records
-from graphtools.plots.common import mean_std, number, ordered, sparsity_key
+from graphtools.plots.common import completed, mean_std, number, ordered, sparsity_key
 from graphtools.plots.correlation import rank_correlations, within_sparsity_correlations
 
 #: Measures ranked against accuracy by default (``summary`` keys of a record).
@@ -37,8 +37,9 @@ class AccuracyRow:
 
 
 def accuracy_rows(records: list[dict]) -> list[AccuracyRow]:
-    """Rows by model, method (dense first) and sparsity."""
+    """Rows by model, method (dense first) and sparsity, of the completed runs."""
     groups: dict[tuple, list[dict]] = {}
+    records = completed(records)
     for r in records:
         groups.setdefault((r["model"], r["method"], sparsity_key(r["sparsity"])), []).append(r)
     models = ordered(r["model"] for r in records)
@@ -107,7 +108,7 @@ class CorrelationRow:
 def correlation_rows(records: list[dict], measures=DEFAULT_MEASURES) -> list[CorrelationRow]:
     """One row per model and measure (pruned runs only)."""
     rows = []
-    pruned = [r for r in records if r["method"] != "dense"]
+    pruned = [r for r in completed(records) if r["method"] != "dense"]
     exact = [r for r in pruned if r["method"] in EXACT_METHODS]
     for model in ordered(r["model"] for r in pruned):
         mine = [r for r in pruned if r["model"] == model]
@@ -135,11 +136,53 @@ def _p(value) -> str:
     return "–" if value is None else (f"{value:.1e}" if value < 1e-3 else f"{value:.3f}")
 
 
+def _cell(row: AccuracyRow) -> str:
+    std = "" if row.accuracy_std is None else f" ± {100 * row.accuracy_std:.2f}"
+    return f"{100 * row.accuracy:.2f}{std}"
+
+
+def render_accuracy_grid(records: list[dict]) -> list[str]:
+    """Per model a Markdown table, methods x requested sparsities: mean accuracy % ± std over seeds,
+    ``†`` when not every seed's pruned layers are all Ramanujan, the sparsity reached when it
+    differs from the request by more than 0.005 (``@0.77``), ``infeasible`` where the method
+    cannot reach the sparsity; the dense accuracy heads the table."""
+    rows = accuracy_rows(records)
+    infeasible = {(r["model"], r["method"], sparsity_key(r["sparsity"])) for r in records
+                  if r.get("status") == "infeasible"}
+    lines = []
+    for model in ordered(r["model"] for r in records):
+        mine = [r for r in rows if r.model == model]
+        dense = [r for r in mine if r.method == "dense"]
+        sparsities = sorted({r.sparsity for r in mine if r.method != "dense"} |
+                            {s for m, _, s in infeasible if m == model})
+        lines += [f"**{model}**: test accuracy %, mean ± std over seeds (dense: "
+                  f"{_cell(dense[0]) if dense else '–'}); † not all layers Ramanujan; @s: sparsity reached", "",
+                  "| method | " + " | ".join(f"{s:g}" for s in sparsities) + " |",
+                  "|---|" + "---|" * len(sparsities)]
+        methods = ordered([r.method for r in mine if r.method != "dense"] +
+                          [m for mo, m, _ in sorted(infeasible) if mo == model])
+        for method in methods:
+            by = {r.sparsity: r for r in mine if r.method == method}
+            cells = []
+            for s in sparsities:
+                row = by.get(s)
+                if row is None:
+                    cells.append("infeasible" if (model, method, s) in infeasible else "–")
+                    continue
+                dagger = "" if row.ramanujan_runs == row.n else " †"
+                reached = f" @{row.actual_sparsity:.2f}" if abs(row.actual_sparsity - row.sparsity) > 0.005 else ""
+                cells.append(f"{_cell(row)}{dagger}{reached}")
+            lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
 def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
-    """Both tables as Markdown."""
+    """The accuracy grid, the long accuracy table and the correlation table, as Markdown."""
     if not records:
         raise GraphtoolsError("no records: nothing to report")
-    lines = ["| model | method | sparsity | actual | runs | accuracy % (mean ± std) | before fine-tuning % "
+    lines = render_accuracy_grid(records)
+    lines += ["| model | method | sparsity | actual | runs | accuracy % (mean ± std) | before fine-tuning % "
              "| all layers Ramanujan | mean min Δr |", "|---|---|---|---|---|---|---|---|---|"]
     for row in accuracy_rows(records):
         std = "" if row.accuracy_std is None else f" ± {100 * row.accuracy_std:.2f}"

@@ -87,10 +87,18 @@ def methods_of(records, dense: bool = False) -> list[str]:
     return methods if dense else [m for m in methods if m != DENSE]
 
 
+def completed(records) -> list[dict]:
+    """The records of runs that were made: ``status`` "ok" (or none, as before the field existed);
+    runs whose method could not reach the sparsity (``"infeasible"``) have nothing to plot."""
+    return [r for r in records if r.get("status", "ok") == "ok"]
+
+
 def select_model(records, model: str | None) -> list[dict]:
-    """The records of ``model`` (all records when None); an unknown name is an error listing the models."""
+    """The completed records (:func:`completed`) of ``model`` (all models when None); an unknown
+    name is an error listing the models."""
+    records = completed(records)
     if model is None:
-        return list(records)
+        return records
     models = models_of(records)
     if model not in models:
         raise GraphtoolsError(f"unknown model {model!r} (models: {', '.join(models) or 'none'})")

@@ -31,8 +31,8 @@ graph of the weight's nonzeros, "after" the graph of the mask.
 """
 
 from graphtools.prune.common import (
-    ARRAY_CODE_RTOL, DEFAULT_KINDS, GLOBAL_METHODS, METHODS, OUTPUT_FORMATS, SCOPES, keep_count,
-    prune_count,
+    ARRAY_CODE_RTOL, DEFAULT_KINDS, GLOBAL_METHODS, METHODS, OUTPUT_FORMATS, SCOPES, InfeasibleSparsity,
+    keep_count, prune_count,
 )
 from graphtools.prune.summary import GRAM_LIMIT, GraphSummary, graph_summary
 from graphtools.prune.methods import (
@@ -52,6 +52,7 @@ __all__ = [
     "METHODS",
     "OUTPUT_FORMATS",
     "SCOPES",
+    "InfeasibleSparsity",
     "keep_count",
     "prune_count",
     "GRAM_LIMIT",

@@ -23,6 +23,12 @@ class _Unfit(Exception):
     """A method cannot build a mask of the requested density on a shape (the reason, no name)."""
 
 
+class InfeasibleSparsity(GraphtoolsError):
+    """A method cannot build a mask of the requested sparsity on some matrix (e.g. a biregular
+    mask needs an edge per neuron; an array code needs density 1/q, q prime).  A property of
+    the method, shape and sparsity, not a bad input: sweeps record it as a result."""
+
+
 # ---------------------------------------------------------------- counts and validation
 
 

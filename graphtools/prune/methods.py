@@ -10,7 +10,8 @@ import numpy as np
 from graphtools.constructions import array_code_lines, is_prime, random_bipartite
 from graphtools.errors import GraphtoolsError
 from graphtools.prune.common import (
-    ARRAY_CODE_RTOL, _Unfit, _check_method, _check_rounds, _check_sparsity, keep_count,
+    ARRAY_CODE_RTOL, InfeasibleSparsity, _Unfit, _check_method, _check_rounds, _check_sparsity,
+    keep_count,
 )
 from graphtools.prune.summary import GraphSummary, graph_summary
 
@@ -248,7 +249,7 @@ def compute_mask(weight, method: str, sparsity: float, rng=None, *, rounds: int 
     try:
         return _unit_mask(weight, method, sparsity, np.random.default_rng(rng), rounds)[0]
     except _Unfit as exc:
-        raise GraphtoolsError(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
+        raise InfeasibleSparsity(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
 
 
 def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int):

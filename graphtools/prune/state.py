@@ -13,7 +13,8 @@ from graphtools.errors import GraphtoolsError
 from graphtools.graphs import gate_blocks
 from graphtools.model import MASK_SUFFIX, Weight, describe
 from graphtools.prune.common import (
-    GLOBAL_METHODS, SCOPES, _Unfit, _check_method, _check_rounds, _check_sparsity, keep_count,
+    GLOBAL_METHODS, SCOPES, InfeasibleSparsity, _Unfit, _check_method, _check_rounds, _check_sparsity,
+    keep_count,
 )
 from graphtools.prune.summary import GraphSummary, graph_summary
 from graphtools.prune.methods import (
@@ -137,7 +138,7 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
             try:
                 return _unit_mask(u.matrix, method, sparsity, _unit_rng(seed, u.weight.name, block), rounds)
             except _Unfit as exc:
-                raise GraphtoolsError(f"{u.label}: {exc}") from None
+                raise InfeasibleSparsity(f"{u.label}: {exc}") from None
 
         for u, result in zip(units, _parallel(work, units)):
             u.mask, u.extra, u.summary = result
