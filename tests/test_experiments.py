@@ -495,3 +495,18 @@ def test_cli_reports_failed_and_infeasible_runs(mnist, tmp_path, monkeypatch):
     assert "4 run(s) done (2 infeasible), 0 already finished, 1 failed, of 5" in result.output  # 4x4: no q fits 0.8
     assert "failed: rnn-a/magnitude/0.8/seed0: disk on fire" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("error: 1 run(s) failed")
+
+
+def test_records_from_before_a_new_setting_stay_valid_under_its_default(mnist, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(tiny(mnist, sparsities=(0.5,)), out)
+    lines = (out / "results.jsonl").read_text().splitlines()
+    old = []
+    for line in lines:  # as written before the "cmvn" setting existed
+        record = json.loads(line)
+        del record["settings"]["cmvn"]
+        old.append(json.dumps(record))
+    (out / "results.jsonl").write_text("\n".join(old) + "\n")
+    assert run_sweep(tiny(mnist, sparsities=(0.5,)), out).skipped == 3
+    with pytest.raises(GraphtoolsError, match="limit None -> 50"):
+        run_sweep(tiny(mnist, sparsities=(0.5,), limit=50), out)

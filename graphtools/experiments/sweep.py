@@ -11,6 +11,7 @@ run already in the results file.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import multiprocessing
 import os
@@ -131,9 +132,17 @@ def _lock(out_dir: str):
     return handle
 
 
-def _changed(old: dict, new: dict) -> str:
-    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return ", ".join(f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys)
+def _changed(old: dict, new: dict) -> list[str]:
+    """The settings that differ.  A setting missing from an old record (added to graphtools
+    later) counts as that setting's default: old runs stay valid under the default."""
+    defaults = {f.name: f.default for f in dataclasses.fields(SweepConfig)}
+    keys = sorted(k for k in set(old) | set(new)
+                  if old.get(k, _as_setting(defaults.get(k))) != new.get(k))
+    return [f"{k} {old.get(k)!r} -> {new.get(k)!r}" for k in keys]
+
+
+def _as_setting(value):
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _finished(records: list[dict], runs: list[RunSpec], config: SweepConfig, results: str) -> dict[str, dict]:
@@ -144,11 +153,10 @@ def _finished(records: list[dict], runs: list[RunSpec], config: SweepConfig, res
         spec = planned.get(record["key"])
         if spec is None:
             continue
-        wanted = config.settings(spec.model, spec.dense)
-        if record.get("settings") != wanted:
-            raise GraphtoolsError(
-                f"{results}: run {record['key']} was made with other settings "
-                f"({_changed(record.get('settings') or {}, wanted)}); use another --out folder")
+        changes = _changed(record.get("settings") or {}, config.settings(spec.model, spec.dense))
+        if changes:
+            raise GraphtoolsError(f"{results}: run {record['key']} was made with other settings "
+                                  f"({', '.join(changes)}); use another --out folder")
         done[record["key"]] = record
     return done
 
