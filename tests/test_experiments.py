@@ -270,6 +270,10 @@ def test_infeasible_sparsities_are_recorded_as_results(mnist, tmp_path):
     assert (run_sweep(config, out).ran, run_sweep(config, out).infeasible) == (0, [])
     assert "infeasible" in (out / "summary.csv").read_text()
     assert result.figures  # the figures leave the infeasible run out
+    from graphtools.experiments.tables import sweep_report
+
+    for model in (None, "rnn-h8"):  # the report shows it, with or without --model
+        assert "| array-code | infeasible | " in sweep_report(out, model=model)
 
 
 def test_failed_runs_are_listed_and_the_rest_is_kept(mnist, tmp_path, monkeypatch):

@@ -209,4 +209,7 @@ def sweep_report(results, measures=None, model: str | None = None) -> str:
     for measure in measures or ():
         if measure not in MEASURES:
             raise GraphtoolsError(f"unknown measure {measure!r} (measures: {', '.join(MEASURES)})")
-    return render_report(select_model(records, model), tuple(measures) if measures else DEFAULT_MEASURES)
+    if model is not None:
+        select_model(records, model)  # an unknown model is an error naming the models
+        records = [r for r in records if r.get("model") == model]  # infeasible runs included
+    return render_report(records, tuple(measures) if measures else DEFAULT_MEASURES)
