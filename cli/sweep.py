@@ -9,13 +9,7 @@ import click
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments import PRESETS, load_config, load_preset, preset_text, run_sweep, with_overrides
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    if seconds >= 3600:
-        return f"{seconds // 3600}h{seconds // 60 % 60:02d}m"
-    return f"{seconds // 60}m{seconds % 60:02d}s"
+from graphtools.cli._format import duration
 
 
 class _Bar:
@@ -27,16 +21,16 @@ class _Bar:
 
     def __call__(self, p):
         head = f"[{p.done}/{p.total} {100 * p.done / max(p.total, 1):.0f}%]"
-        eta = "" if p.eta is None else f", ETA {_duration(p.eta)}"
+        eta = "" if p.eta is None else f", ETA {duration(p.eta)}"
         if self.tty:
             running = "; ".join(f"{k} ({v})" for k, v in p.running.items()) or "-"
-            line = f"{head} {_duration(p.elapsed)} elapsed{eta} | running: {running}"
+            line = f"{head} {duration(p.elapsed)} elapsed{eta} | running: {running}"
             if p.event:
                 click.echo("\r" + " " * self.width + "\r" + p.event, err=True)
             self.width = len(line)
             click.echo("\r" + line, err=True, nl=False)
         elif p.event:
-            click.echo(f"{head} {p.event} ({_duration(p.elapsed)} elapsed{eta})", err=True)
+            click.echo(f"{head} {p.event} ({duration(p.elapsed)} elapsed{eta})", err=True)
 
     def close(self):
         if self.tty and self.width:
@@ -75,7 +69,7 @@ def sweep(config, preset, out, data, jobs, no_figures, show_config):
         result = run_sweep(settings, out, jobs=jobs, progress=bar, figures=not no_figures)
     except KeyboardInterrupt:
         bar.close()
-        click.echo(f"interrupted after {_duration(time.perf_counter() - start)}: every finished run is in "
+        click.echo(f"interrupted after {duration(time.perf_counter() - start)}: every finished run is in "
                    f"{out}/results.jsonl; run the same command again to resume", err=True)
         raise SystemExit(130) from None
     bar.close()
@@ -84,7 +78,7 @@ def sweep(config, preset, out, data, jobs, no_figures, show_config):
     for key, reason in result.infeasible:
         click.echo(f"infeasible: {key}: {reason}", err=True)
     click.echo(f"{result.ran} run(s) done ({len(result.infeasible)} infeasible), {result.skipped} already finished, "
-               f"{len(result.failures)} failed, of {result.total} in {_duration(result.seconds)}")
+               f"{len(result.failures)} failed, of {result.total} in {duration(result.seconds)}")
     click.echo(f"results: {result.results}\nsummary: {result.summary}")
     for path in result.figures:
         click.echo(f"figure: {path}")

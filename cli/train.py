@@ -10,11 +10,7 @@ import click
 
 from graphtools.data.load import DATASETS
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
-
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600}h{seconds // 60 % 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+from graphtools.cli._format import duration
 
 
 class _Bar:
@@ -26,7 +22,7 @@ class _Bar:
 
     def __call__(self, p):
         line = (f"epoch {p.epoch}/{p.epochs}  batch {p.batch}/{p.batches}  loss {p.loss:.4f}  "
-                f"acc {100 * p.accuracy:.2f}%  {p.samples_per_second:,.0f} samples/s  ETA {_duration(p.eta_seconds)}")
+                f"acc {100 * p.accuracy:.2f}%  {p.samples_per_second:,.0f} samples/s  ETA {duration(p.eta_seconds)}")
         end = p.batch == p.batches
         if self.tty and (end or time.monotonic() - self.last > 0.2):
             click.echo("\r" + line + ("\n" if end else ""), err=True, nl=False)

@@ -514,3 +514,34 @@ def test_records_from_before_a_new_setting_stay_valid_under_its_default(mnist, t
     assert run_sweep(tiny(mnist, sparsities=(0.5,)), out).skipped == 3
     with pytest.raises(GraphtoolsError, match="limit None -> 50"):
         run_sweep(tiny(mnist, sparsities=(0.5,), limit=50), out)
+
+
+@pytest.mark.parametrize("preset", ["paper-seqmnist", "paper-cifar10", "paper-speech"])
+def test_each_paper_preset_runs_end_to_end_on_tiny_data(preset, tmp_path, speech_root):
+    """The presets' own dataset settings (CMVN, words, noise for speech; CIFAR rows) on tiny files,
+    with tiny models and one epoch so that the test takes seconds."""
+    if preset == "paper-seqmnist":
+        data = write_band_mnist(tmp_path / "mnist.npz", n_train=60, n_test=20)
+    elif preset == "paper-cifar10":
+        from test_data import write_cifar_bin
+
+        rng = np.random.default_rng(0)
+        batches = {name: (rng.integers(0, 256, (12, 3072), dtype=np.uint8), rng.integers(0, 10, 12).tolist())
+                   for name in ["data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+                                "test_batch"]}
+        data = write_cifar_bin(tmp_path / "cifar-10-batches-bin", batches)
+    else:
+        data = speech_root
+    config = load_preset(preset, data=str(data))
+    words = ("yes", "no", "up") if config.words else None
+    small = dataclasses.replace(config, models=(ModelSpec("rnn-h4", "rnn", 4), ModelSpec("lstm-h4", "lstm", 4)),
+                                sparsities=(0.5,), seeds=(0,), epochs=1, finetune_epochs=1, batch_size=8,
+                                words=words, figures=("accuracy",))
+    result = run_sweep(small, tmp_path / "out")
+    assert result.failures == [] and result.ran == 2 + 2 * len(config.methods)
+    records = read_records(tmp_path / "out")
+    assert {r["dataset"] for r in records} == {config.dataset}
+    if preset == "paper-speech":
+        assert all(len(r["noise"]) == 4 and "per-clip CMVN" in r["data_note"] for r in records)
+    steps = {"paper-seqmnist": 28, "paper-cifar10": 32, "paper-speech": 98}[preset]
+    assert all(r["unfolded"]["steps"] == steps for r in records)
