@@ -18,8 +18,12 @@ class _Bar:
     def __init__(self):
         self.tty = sys.stderr.isatty()
         self.width = 0
+        self.last = 0.0
 
     def __call__(self, p):
+        if self.tty and not p.event and time.monotonic() - self.last < 0.25:
+            return  # at most four redraws a second
+        self.last = time.monotonic()
         head = f"[{p.done}/{p.total} {100 * p.done / max(p.total, 1):.0f}%]"
         eta = "" if p.eta is None else f", ETA {duration(p.eta)}"
         if self.tty:
@@ -27,8 +31,9 @@ class _Bar:
             line = f"{head} {duration(p.elapsed)} elapsed{eta} | running: {running}"
             if p.event:
                 click.echo("\r" + " " * self.width + "\r" + p.event, err=True)
+            padded = line.ljust(self.width)  # blank out the rest of a longer previous line
             self.width = len(line)
-            click.echo("\r" + line, err=True, nl=False)
+            click.echo("\r" + padded, err=True, nl=False)
         elif p.event:
             click.echo(f"{head} {p.event} ({duration(p.elapsed)} elapsed{eta})", err=True)
 

@@ -104,19 +104,18 @@ def _run_in_worker(config: SweepConfig, spec: RunSpec, out_dir: str) -> dict:
 
 
 class _Inline:
-    """The executor of ``jobs=1``: runs each submitted run at once, in this process."""
+    """The executor of ``jobs=1``: runs a run in this process, into a future the caller has
+    already registered (so the progress line names the run while it runs)."""
 
     def __init__(self, on_progress):
         self.on_progress = on_progress
 
-    def submit(self, config, spec, out_dir) -> Future:
-        future: Future = Future()
+    def run(self, future: Future, config, spec, out_dir) -> None:
         try:
             future.set_result(execute(config, spec, out_dir, progress=lambda p: self.on_progress(
                 (spec.key, p.epoch, p.epochs, p.batch, p.batches))))
         except Exception as exc:  # recorded as the run's failure; Ctrl-C still stops the sweep
             future.set_exception(exc)
-        return future
 
 
 # ---------------------------------------------------------------- the sweep
@@ -258,10 +257,13 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
                 if spec.dense or spec.dense_key in available:
                     queue.remove(spec)
                     if executor is not None:
-                        running[executor.submit(config, spec, out_dir)] = spec
+                        future: Future = Future()
+                        running[future] = spec
+                        report()
+                        executor.run(future, config, spec, out_dir)
                     else:
                         running[pool.submit(_run_in_worker, config, spec, out_dir)] = spec
-                    report()
+                        report()
             if not running:
                 if queue:
                     raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
