@@ -177,10 +177,24 @@ def render_accuracy_grid(records: list[dict]) -> list[str]:
     return lines
 
 
+#: Fields every record needs for the tables (completed runs; infeasible ones need the first four).
+REQUIRED = ("model", "method", "sparsity", "seed", "accuracy", "actual_sparsity", "summary")
+
+
+def check_records(records: list[dict]) -> None:
+    """Raise a one-line GraphtoolsError naming the first record that lacks a field the tables use."""
+    for r in records:
+        needed = REQUIRED if r.get("status", "ok") == "ok" else REQUIRED[:4]
+        missing = [k for k in needed if k not in r]
+        if missing:
+            raise GraphtoolsError(f"record {r.get('key')!r} lacks {', '.join(missing)}: not a graphtools sweep record")
+
+
 def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
     """The accuracy grid, the long accuracy table and the correlation table, as Markdown."""
     if not records:
         raise GraphtoolsError("no records: nothing to report")
+    check_records(records)
     lines = render_accuracy_grid(records)
     lines += ["| model | method | sparsity | actual | runs | accuracy % (mean ± std) | before fine-tuning % "
              "| all layers Ramanujan | mean min Δr |", "|---|---|---|---|---|---|---|---|---|"]
