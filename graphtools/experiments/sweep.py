@@ -338,6 +338,7 @@ def _figures(config: SweepConfig, out_dir: str, results: str) -> tuple[list[str]
     """Draw the config's figure kinds into ``out_dir/figures`` (PNG); a kind the results cannot
     support (e.g. noise without noise evaluations) becomes a note, not a failure."""
     from graphtools.plots import plot
+    from graphtools.plots.noise import has_noise
 
     folder = os.path.join(out_dir, "figures")
     os.makedirs(folder, exist_ok=True)
@@ -346,7 +347,7 @@ def _figures(config: SweepConfig, out_dir: str, results: str) -> tuple[list[str]
     if not records:
         return written, ["no finished runs: no figures"]
     for kind in config.figures:
-        if kind == "noise" and not any(r.get("noise") for r in records):
+        if kind == "noise" and not any(has_noise(r) for r in records):
             continue
         path = os.path.join(folder, f"{kind}.png")
         try:
