@@ -153,3 +153,14 @@ def test_monitor_logs_instead_of_raising(caplog):
 def test_monitor_bad_settings(kwargs, match):
     with pytest.raises(GraphtoolsError, match=match):
         ExpanderMonitor(nn.RNN(3, 3), **kwargs)
+
+
+def test_readme_from_pytorch_example_runs(capsys):
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = text.split("## From PyTorch", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(block, "README.md (From PyTorch)", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["weight_ih_l0", "weight_hh_l0"]
+    assert lines[1].split()[1] == str(256 * 64 - round(0.8 * 256 * 64))  # the biregular mask's edge count
