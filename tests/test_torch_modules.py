@@ -37,6 +37,7 @@ def _models():
         "gru-pruned": pruned,
         "rnn-cell": Net(nn.RNNCell(7, 9), 9),
         "lstm-cell": nn.LSTMCell(3, 6),
+        "gru-cell": Net(nn.GRUCell(4, 7), 7),
     }
 
 

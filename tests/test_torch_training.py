@@ -14,7 +14,7 @@ from graphtools.errors import GraphtoolsError
 from graphtools.experiments import ModelSpec, SweepConfig, read_records, run_sweep
 from graphtools.experiments.config import config_from_dict
 from graphtools.io import load_state
-from graphtools.nn import Adam, SequenceClassifier, clip_grad_norm, evaluate, fit, load_model
+from graphtools.nn import SGD, Adam, SequenceClassifier, clip_grad_norm, evaluate, fit, load_model
 from graphtools.tomlfile import tomllib
 
 torch = pytest.importorskip("torch")
@@ -38,8 +38,7 @@ def test_first_twenty_losses_match_the_numpy_trainer(cell, optimizer):
     x = rng.normal(size=(20 * 8, 4, 5)).astype(np.float32)
     y = rng.integers(0, 4, len(x))
     a, b, masks = _pair(cell)
-    numpy_opt = (Adam(a.params, lr=1e-2, masks=a.masks) if optimizer == "adam" else
-                 __import__("graphtools.nn", fromlist=["SGD"]).SGD(a.params, lr=1e-2, masks=a.masks))
+    numpy_opt = {"adam": Adam, "sgd": SGD}[optimizer](a.params, lr=1e-2, masks=a.masks)
     trainer = TorchTrainer(b, lr=1e-2, optimizer=optimizer, clip=0.5)
     for step in range(20):
         xb, yb = x[step * 8:(step + 1) * 8], y[step * 8:(step + 1) * 8]

@@ -12,7 +12,6 @@ appears once, as ``X = X_orig * X_mask`` computed on the tensor's device.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from graphtools.analysis import ModelReport, analyze_model

@@ -20,15 +20,13 @@ copied one to one) and takes one optimiser step per batch exactly as the numpy l
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import torch
 
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier
 from graphtools.nn.optim import OPTIMIZERS
-from graphtools.nn.training import Evaluation, Progress, TrainResult, evaluate
+from graphtools.nn.training import Evaluation, TrainResult, check_fit_arguments, evaluate, run_epochs
 
 _MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -140,44 +138,14 @@ def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: i
               test=None, checkpoint=None, progress=None, meta: dict | None = None, workers=None,
               device: str = "cpu") -> TrainResult:
     """:func:`graphtools.nn.fit` on PyTorch: same arguments (``workers`` is ignored: PyTorch picks its
-    own threads) plus ``device``; ``model`` holds the trained weights afterwards and ``checkpoint``
-    is written after every epoch in the numpy trainer's format."""
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
-    if len(x) == 0 or len(x) != len(y):
-        raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
-    if y.min() < 0 or y.max() >= model.num_classes:
-        raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
+    own threads) plus ``device``, and the same epoch loop (:func:`graphtools.nn.training.run_epochs`);
+    ``model`` holds the trained weights afterwards and ``checkpoint`` is written after every epoch
+    in the numpy trainer's format."""
+    check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
     trainer = TorchTrainer(model, lr=lr, optimizer=optimizer, clip=clip, device=device)
-    rng = np.random.default_rng(seed)
-    batches = (len(x) + batch_size - 1) // batch_size
-    result, start = TrainResult(), time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(x))
-        seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
-        for b in range(batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
-            loss, logits = trainer.step(x[idx], y[idx])
-            seen += len(idx)
-            loss_sum += loss * len(idx)
-            correct += int((logits.argmax(axis=1) == y[idx]).sum())
-            if progress is not None:
-                done = (epoch - 1) * batches + b + 1
-                elapsed = time.perf_counter() - start
-                progress(Progress(epoch, epochs, b + 1, batches, loss_sum / seen, correct / seen,
-                                  seen / max(time.perf_counter() - epoch_start, 1e-9),
-                                  elapsed / done * (epochs * batches - done)))
-        record = {"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
-                  "seconds": time.perf_counter() - epoch_start}
-        if test is not None:
-            result.test = evaluate(trainer, *test)
-            record["test_accuracy"] = result.test.accuracy
-        result.epochs.append(record)
-        trainer.sync()
-        if checkpoint is not None:
-            model.save(checkpoint, epochs=epoch, seed=seed,
-                       test_accuracy=None if result.test is None else result.test.accuracy, **(meta or {}))
-    return result
+    return run_epochs(model, x, y, lambda idx: trainer.step(x[idx], y[idx]), epochs=epochs, batch_size=batch_size,
+                      seed=seed, test=test, evaluate_test=lambda tx, ty: evaluate(trainer, tx, ty),
+                      checkpoint=checkpoint, progress=progress, meta=meta, before_save=trainer.sync)
 
 
 __all__ = ["TorchTrainer", "fit_torch", "evaluate_torch", "torch_device"]
