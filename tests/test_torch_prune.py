@@ -106,6 +106,16 @@ def test_amount_outside_the_unit_interval_is_an_error(amount):
     assert "weight_hh_l0" in dict(rnn.named_parameters())  # nothing changed
 
 
+def test_a_bad_amount_on_a_pruned_weight_keeps_the_old_pruning():
+    rnn = nn.RNN(4, 4)
+    prune.l1_unstructured(rnn, "weight_hh_l0", amount=0.25)
+    with pytest.raises(GraphtoolsError, match="amount must be"):
+        gprune.ramanujan_guard(rnn, "weight_hh_l0", 2.0)
+    assert [type(h) for h in rnn._forward_pre_hooks.values()] == [prune.L1Unstructured]
+    prune.remove(rnn, "weight_hh_l0")
+    assert int((rnn.weight_hh_l0 == 0).sum()) == 4
+
+
 def test_a_method_that_cannot_reach_the_amount_leaves_the_old_pruning():
     rnn = nn.RNN(6, 6)
     prune.l1_unstructured(rnn, "weight_hh_l0", amount=0.2)

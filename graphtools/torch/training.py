@@ -137,11 +137,14 @@ def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: i
               lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
               test=None, checkpoint=None, progress=None, meta: dict | None = None, workers=None,
               device: str = "cpu") -> TrainResult:
-    """:func:`graphtools.nn.fit` on PyTorch: same arguments (``workers`` is ignored: PyTorch picks its
-    own threads) plus ``device``, and the same epoch loop (:func:`graphtools.nn.training.run_epochs`);
-    ``model`` holds the trained weights afterwards and ``checkpoint`` is written after every epoch
-    in the numpy trainer's format."""
+    """:func:`graphtools.nn.fit` on PyTorch: same arguments plus ``device``, and the same epoch loop
+    (:func:`graphtools.nn.training.run_epochs`); ``model`` holds the trained weights afterwards and
+    ``checkpoint`` is written after every epoch in the numpy trainer's format.  ``workers``, when
+    given (a sweep's worker process gives its share of the cores), is passed to
+    ``torch.set_num_threads``; otherwise PyTorch keeps its own thread count."""
     check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
+    if workers is not None:
+        torch.set_num_threads(max(1, int(workers)))
     trainer = TorchTrainer(model, lr=lr, optimizer=optimizer, clip=clip, device=device)
     return run_epochs(model, x, y, lambda idx: trainer.step(x[idx], y[idx]), epochs=epochs, batch_size=batch_size,
                       seed=seed, test=test, evaluate_test=lambda tx, ty: evaluate(trainer, tx, ty),
