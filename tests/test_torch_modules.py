@@ -165,3 +165,13 @@ def test_readme_from_pytorch_example_runs(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == ["weight_ih_l0", "weight_hh_l0"]
     assert lines[1].split()[1] == str(256 * 64 - round(0.8 * 256 * 64))  # the biregular mask's edge count
+
+
+@pytest.mark.parametrize("name", ["modules", "prune", "monitor", "training"])
+def test_docstring_examples_run(name):
+    import doctest
+    import importlib
+
+    module = importlib.import_module(f"graphtools.torch.{name}")
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -131,7 +131,16 @@ def analyze_module(module, *, gates: bool = False, unfold: int | None = None, un
 
 
 def check_module(module, rules: Rules) -> CheckReport:
-    """:func:`graphtools.checks.run_checks` for a live module: the rules on its weights."""
+    """:func:`graphtools.checks.run_checks` for a live module: the rules on its weights.
+
+    Example
+    -------
+    >>> import torch
+    >>> from graphtools.checks import Rules
+    >>> from graphtools.torch import check_module
+    >>> check_module(torch.nn.GRU(4, 4), Rules(require_ramanujan=("weight_hh_l0",))).passed
+    True
+    """
     return check_model(describe_module(module), rules, _label(module))
 
 

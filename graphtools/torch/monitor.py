@@ -61,7 +61,7 @@ class ExpanderMonitor:
     >>> rnn = torch.nn.RNN(6, 6)
     >>> monitor = ExpanderMonitor(rnn, every=2, min_spectral_gap=0.0)
     >>> for step in range(4):
-    ...     monitor()  # after optimizer.step()
+    ...     _ = monitor()  # after optimizer.step()
     >>> [record.step for record in monitor.history]
     [2, 4]
     """

@@ -141,7 +141,20 @@ def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: i
     (:func:`graphtools.nn.training.run_epochs`); ``model`` holds the trained weights afterwards and
     ``checkpoint`` is written after every epoch in the numpy trainer's format.  ``workers``, when
     given (a sweep's worker process gives its share of the cores), is passed to
-    ``torch.set_num_threads``; otherwise PyTorch keeps its own thread count."""
+    ``torch.set_num_threads``; otherwise PyTorch keeps its own thread count.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.nn import SequenceClassifier
+    >>> from graphtools.torch.training import fit_torch
+    >>> x, y = np.random.default_rng(0).normal(size=(32, 5, 3)), np.arange(32) % 2
+    >>> model = SequenceClassifier("gru", 3, 4, num_classes=2, seed=0)
+    >>> model.set_masks({"rnn.weight_hh_l0": np.eye(12, 4, dtype=bool)})
+    >>> result = fit_torch(model, x, y, epochs=2, batch_size=8)
+    >>> len(result.epochs), int(np.count_nonzero(model.params["rnn.weight_hh_l0"]))
+    (2, 4)
+    """
     check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
     if workers is not None:
         torch.set_num_threads(max(1, int(workers)))
