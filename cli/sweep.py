@@ -8,7 +8,7 @@ import time
 import click
 
 from graphtools.errors import GraphtoolsError
-from graphtools.experiments import PRESETS, load_config, load_preset, preset_text, run_sweep, with_overrides
+from graphtools.experiments import PRESETS, TRAINERS, check_trainer, load_config, load_preset, preset_text, run_sweep, with_overrides
 from graphtools.cli._format import duration
 
 
@@ -51,18 +51,24 @@ class _Bar:
 @click.option("--data", type=click.Path(path_type=str), default=None, help="Data file or folder (replaces the config's).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs at once, each in its own process.")
+@click.option("--trainer", type=click.Choice(TRAINERS), default=None,
+              help="Train with graphtools' numpy trainer or with PyTorch (the graphtools[torch] extra); "
+                   "replaces the config's (default numpy).")
+@click.option("--device", default=None, metavar="cpu|cuda|cuda:N",
+              help="Where the torch trainer runs (replaces the config's; default cpu).")
 @click.option("--no-figures", is_flag=True, help="Do not draw the figures at the end.")
 @click.option("--show-config", is_flag=True, help="Print the config (as TOML) and exit.")
-def sweep(config, preset, out, data, jobs, no_figures, show_config):
+def sweep(config, preset, out, data, jobs, trainer, device, no_figures, show_config):
     """Reproduce the paper's experiment: for every model and seed train a dense model, then prune it
     with every method to every sparsity, fine-tune, evaluate and measure every layer.  One JSON
     record per finished run goes to OUT/results.jsonl; interrupted sweeps resume where they stopped."""
     if (config is None) == (preset is None):
         raise GraphtoolsError("give a CONFIG.toml or --preset NAME (one of them)")
-    if show_config and preset and data is None:
+    if show_config and preset and data is None and trainer is None and device is None:
         click.echo(preset_text(preset), nl=False)
         return
     settings = load_preset(preset, data) if preset else with_overrides(load_config(config), data=data)
+    settings = check_trainer(with_overrides(settings, trainer=trainer, device=device), "options")
     if show_config:
         click.echo(settings.to_toml(), nl=False)
         return

@@ -242,20 +242,35 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
     block (LSTM i, f, g, o; GRU r, z, n); with ``bounds``, expansion bounds per row; with
     ``unfold_steps``, the unfolded-graph section of :func:`analyze_unfolded`."""
     checkpoint = load_state(path)
-    model = describe(checkpoint.tensors)
+    return analyze_model(describe(checkpoint.tensors), os.fspath(path), checkpoint.format, gates=gates,
+                         method=method, bounds=bounds, unfold_steps=unfold_steps, unfold_gates=unfold_gates)
+
+
+def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
+    """The report of one weight (and of its gate blocks with ``gates``); its matrix lives only here."""
+    matrix = np.asarray(weight.matrix, dtype=np.float64)
+    rows = [analyze_graph(bipartite(matrix, weight.name), method, bounds)]
+    if gates and weight.gates:
+        for gate, block in gate_blocks(matrix, weight.gates):
+            rows.append(analyze_graph(bipartite(block, weight.name, gate), method, bounds))
+    return rows
+
+
+def analyze_model(model: ModelDescription, source: str, format: str, *, gates: bool = False,
+                  method: str = "auto", bounds: bool = False, unfold_steps: int | None = None,
+                  unfold_gates: str = "union") -> ModelReport:
+    """The :class:`ModelReport` of a described model (what :func:`analyze_checkpoint` returns for
+    a file); ``source`` and ``format`` label it.  Each weight's matrix is read (``np.asarray``)
+    once, when its row is measured, so a lazily loaded weight is in memory one at a time."""
     layers: list[LayerReport] = []
     for weight in model.weights:
-        matrix = np.asarray(weight.matrix, dtype=np.float64)
-        layers.append(analyze_graph(bipartite(matrix, weight.name), method, bounds))
-        if gates and weight.gates:
-            for gate, block in gate_blocks(matrix, weight.gates):
-                layers.append(analyze_graph(bipartite(block, weight.name, gate), method, bounds))
+        layers += _weight_rows(weight, gates, method, bounds)
     unfolded = None
     if unfold_steps is not None:
         unfolded = analyze_unfolded(model, unfold_steps, unfold_gates, method=method)
     return ModelReport(
-        checkpoint=os.fspath(path),
-        format=checkpoint.format,
+        checkpoint=source,
+        format=format,
         architecture=model.architecture(),
         layers=layers,
         modules=[dict(m.architecture(), prefix=m.prefix, naming=m.naming) for m in model.modules],

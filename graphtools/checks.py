@@ -27,7 +27,7 @@ from graphtools.analysis import LayerReport, analyze_graph
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import bipartite
 from graphtools.io import load_state
-from graphtools.model import describe
+from graphtools.model import ModelDescription, describe
 from graphtools.recurrence import reachability, transitions
 from graphtools.tomlfile import read_toml
 
@@ -116,6 +116,11 @@ def _validated(rules: Rules) -> Rules:
     return rules
 
 
+def validate_rules(rules: Rules) -> Rules:
+    """``rules`` if every threshold is in range and at least one rule is set; GraphtoolsError otherwise."""
+    return _validated(rules)
+
+
 def load_rules(path: str | os.PathLike) -> Rules:
     """Rules from a TOML file: a ``[check]`` table, or ``[tool.graphtools.check]`` (pyproject.toml).
 
@@ -157,7 +162,12 @@ def _at_least(rule, subject, measured, threshold, what) -> CheckResult:
 def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
     """Evaluate ``rules`` on the checkpoint at ``path``."""
     rules = _validated(rules)
-    model = describe(load_state(path).tensors)
+    return check_model(describe(load_state(path).tensors), rules, os.fspath(path))
+
+
+def check_model(model: ModelDescription, rules: Rules, source: str) -> CheckReport:
+    """Evaluate ``rules`` on a described model (:func:`run_checks` for a file); ``source`` names it."""
+    rules = _validated(rules)
     names = [w.name for w in model.weights]
     _require_matches("require-ramanujan", rules.require_ramanujan, names)
     _require_matches("select", rules.select, names)
@@ -168,7 +178,7 @@ def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
             reports[weight.name] = analyze_graph(bipartite(weight.matrix, weight.name))
         return reports[weight.name]
 
-    report = CheckReport(os.fspath(path))
+    report = CheckReport(source)
     add = report.results.append
     for weight in model.weights:
         if matches_glob(weight.name, rules.require_ramanujan):

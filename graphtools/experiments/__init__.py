@@ -9,7 +9,7 @@ summary and figures.  Configs come from TOML files (:func:`load_config`) or pres
 """
 
 from graphtools.experiments.config import (
-    PRESETS, ModelSpec, SweepConfig, load_config, load_preset, preset_text, with_overrides,
+    PRESETS, TRAINERS, ModelSpec, SweepConfig, check_trainer, load_config, load_preset, preset_text, with_overrides,
 )
 from graphtools.experiments.results import (
     RESULTS_NAME, SCHEMA, SUMMARY_NAME, append_record, read_records, repair_results, results_path,
@@ -19,7 +19,7 @@ from graphtools.experiments.summary import summary_rows, write_summary
 from graphtools.experiments.sweep import SweepProgress, SweepResult, run_sweep
 
 __all__ = [
-    "PRESETS", "ModelSpec", "SweepConfig", "load_config", "load_preset", "preset_text", "with_overrides",
+    "PRESETS", "TRAINERS", "check_trainer", "ModelSpec", "SweepConfig", "load_config", "load_preset", "preset_text", "with_overrides",
     "RESULTS_NAME", "SCHEMA", "SUMMARY_NAME", "append_record", "read_records", "repair_results",
     "results_path", "DENSE", "RunSpec", "execute", "plan", "summary_rows", "write_summary",
     "SweepProgress", "SweepResult", "run_sweep",

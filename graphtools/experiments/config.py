@@ -37,6 +37,9 @@ from graphtools.tomlfile import read_toml, tomllib
 #: Presets shipped in graphtools/experiments/presets/<name>.toml.
 PRESETS = ("quick", "paper-seqmnist", "paper-speech", "paper-cifar10")
 CELLS = ("rnn", "lstm", "gru")
+#: Training backends: graphtools' numpy trainer, or PyTorch (the ``graphtools[torch]`` extra).
+TRAINERS = ("numpy", "torch")
+_DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
@@ -81,6 +84,8 @@ class SweepConfig:
     words: tuple[str, ...] | None = None  # speech-commands: the classes
     cmvn: bool = False  # speech-commands: per-clip cepstral mean and variance normalization
     figures: tuple[str, ...] = ("accuracy", "gap", "spectra", "degrees", "noise")
+    trainer: str = "numpy"  # "numpy" | "torch": same model, data order, optimiser, clipping and masks
+    device: str = "cpu"  # torch trainer: cpu, cuda or cuda:N (recorded per run, not a setting)
 
     def settings(self, model: ModelSpec, dense: bool) -> dict:
         """The settings a run's result depends on (a dense run ignores the fine-tuning ones)."""
@@ -88,7 +93,7 @@ class SweepConfig:
              "epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr, "clip": self.clip,
              "noise_snr": list(self.noise_snr), "words": None if self.words is None else list(self.words),
              "cmvn": self.cmvn,
-             "unfold_steps": self.unfold_steps}
+             "unfold_steps": self.unfold_steps, "trainer": self.trainer}
         if not dense:
             s.update(finetune_epochs=self.finetune_epochs, finetune_lr=self.finetune_lr, rounds=self.rounds,
                      scope=self.scope, per_gate=self.per_gate)
@@ -177,6 +182,18 @@ def _snr(where):
     return check
 
 
+def check_trainer(config: SweepConfig, where: str = "sweep") -> SweepConfig:
+    """``config`` if its ``trainer`` and ``device`` make sense together (a device other than the
+    CPU needs the torch trainer); GraphtoolsError otherwise."""
+    if config.trainer not in TRAINERS:
+        raise _fail(where, f"trainer must be one of {', '.join(TRAINERS)}, got {config.trainer!r}")
+    if not isinstance(config.device, str) or not _DEVICE.match(config.device):
+        raise _fail(where, f"device must be cpu, cuda or cuda:N, got {config.device!r}")
+    if config.device != "cpu" and config.trainer != "torch":
+        raise _fail(where, f"device {config.device} needs the torch trainer (trainer = \"torch\", --trainer torch)")
+    return config
+
+
 def _model(where: str, table) -> ModelSpec:
     if not isinstance(table, dict):
         raise _fail(where, "each [[model]] must be a table")
@@ -226,7 +243,7 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
                  "sparsities": _list(where, "sparsities", values["sparsities"], _sparsity(where))}
     if "seeds" in values:
         out["seeds"] = _list(where, "seeds", values["seeds"], lambda s: _int(where, "seeds", s))
-    for key in ("name", "data", "data_label"):
+    for key in ("name", "data", "data_label", "trainer", "device"):
         if key in values:
             if not isinstance(values[key], str):
                 raise _fail(where, f"{key} must be a string, got {values[key]!r}")
@@ -268,7 +285,7 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
         out["data"] = os.path.normpath(os.path.join(base, out["data"]))
     elif out.get("data"):
         out["data"] = os.path.expanduser(out["data"])
-    return SweepConfig(**out)
+    return check_trainer(SweepConfig(**out), where)
 
 
 def load_config(path: str | os.PathLike) -> SweepConfig:
@@ -316,5 +333,5 @@ def with_overrides(config: SweepConfig, **changes) -> SweepConfig:
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
-__all__ = ["PRESETS", "ModelSpec", "SweepConfig", "config_from_dict", "load_config", "load_preset",
+__all__ = ["PRESETS", "TRAINERS", "check_trainer", "ModelSpec", "SweepConfig", "config_from_dict", "load_config", "load_preset",
            "preset_text", "with_overrides"]

@@ -93,12 +93,30 @@ def _sparsity(model) -> float:
     return zeros / total if total else 0.0
 
 
+def trainer_functions(config: SweepConfig):
+    """``(fit, evaluate)`` of the sweep's trainer: :func:`graphtools.nn.fit` and
+    :func:`graphtools.nn.evaluate`, or their PyTorch versions on ``config.device`` (imported only
+    then, so a numpy sweep never loads torch)."""
+    if config.trainer != "torch":
+        return fit, evaluate
+    from graphtools.torch.training import evaluate_torch, fit_torch
+
+    def fit_on_device(*args, **kwargs):
+        return fit_torch(*args, device=config.device, **kwargs)
+
+    def evaluate_on_device(model, x, y):
+        return evaluate_torch(model, x, y, device=config.device)
+
+    return fit_on_device, evaluate_on_device
+
+
 def _identity(config: SweepConfig, spec: RunSpec) -> dict:
     """The fields every record starts with."""
     return {"schema": SCHEMA, "key": spec.key, "sweep": config.name, "model": spec.model.name,
             "cell": spec.model.cell, "hidden": spec.model.hidden, "num_layers": spec.model.layers,
             "dataset": config.dataset, "method": spec.method, "sparsity": spec.sparsity, "seed": spec.seed,
-            "settings": config.settings(spec.model, spec.dense)}
+            "settings": config.settings(spec.model, spec.dense), "trainer": config.trainer,
+            "device": config.device}
 
 
 def _stamp(record: dict, start: float) -> dict:
@@ -118,7 +136,9 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
     train, test = _dataset(config, "train"), _dataset(config, "test")
     path = spec.checkpoint(out_dir)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    meta = {"dataset": config.dataset, "data_note": train.note, "sweep": config.name, "run": spec.key}
+    meta = {"dataset": config.dataset, "data_note": train.note, "sweep": config.name, "run": spec.key,
+            "trainer": config.trainer, "device": config.device}
+    fit, evaluate = trainer_functions(config)
     accuracy_pruned, pruning = None, None
     if spec.dense:
         model = SequenceClassifier(spec.model.cell, train.features, spec.model.hidden, spec.model.layers,

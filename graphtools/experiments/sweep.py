@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from graphtools.atomic import write_atomic
 from graphtools.errors import GraphtoolsError
-from graphtools.experiments.config import SweepConfig
+from graphtools.experiments.config import SweepConfig, check_trainer
 from graphtools.experiments.results import (
     RESULTS_NAME, SUMMARY_NAME, append_record, read_records, repair_results,
 )
@@ -172,6 +172,11 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
     out_dir = os.fspath(out_dir)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise GraphtoolsError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    check_trainer(config)
+    if config.trainer == "torch":  # before anything is written: torch installed, the device there
+        from graphtools.torch.training import torch_device
+
+        torch_device(config.device)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise GraphtoolsError(f"{out_dir}: exists and is not a folder")
     try:

@@ -69,6 +69,19 @@ def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size
     return Evaluation(correct / len(x), total_loss / len(x), len(x))
 
 
+def check_fit_arguments(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
+                        lr: float, optimizer: str) -> None:
+    """GraphtoolsError (one line) for training settings or data that :func:`fit` cannot use."""
+    if optimizer not in OPTIMIZERS:
+        raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    if epochs < 1 or batch_size < 1 or lr <= 0:
+        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
+    if len(x) == 0 or len(x) != len(y):
+        raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
+    if y.min() < 0 or y.max() >= model.num_classes:
+        raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
+
+
 def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
         test: tuple[np.ndarray, np.ndarray] | None = None, checkpoint: str | os.PathLike | None = None,
@@ -80,15 +93,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     2 on a multi-core machine for hidden size >= 128 and batches >= 64) each compute the gradient of a part
     of every batch with one BLAS thread; the combined gradient is that of the whole batch.
     """
-    if optimizer not in OPTIMIZERS:
-        raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
-    if len(x) == 0 or len(x) != len(y):
-        raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
-    if y.min() < 0 or y.max() >= model.num_classes:
-        raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
-    rng = np.random.default_rng(seed)
+    check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
     if workers is None:  # measured: threads pay off from hidden 128 and batch 64 on, not below
         workers = min(os.cpu_count() or 1, 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
@@ -99,21 +104,9 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
             # (single-threaded in numpy) then run on every core too
             pool = stack.enter_context(ThreadPoolExecutor(workers - 1))  # the caller works too
             stack.enter_context(threadpool_limits(1))
-        return _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test, checkpoint,
-                       progress, meta, seed)
+        batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
 
-
-def _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test, checkpoint, progress, meta,
-            seed):
-    batches = (len(x) + batch_size - 1) // batch_size
-    batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
-    result = TrainResult()
-    start = time.perf_counter()
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(x))
-        seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
-        for b in range(batches):
-            idx = order[b * batch_size:(b + 1) * batch_size]
+        def step(idx):
             xb = np.take(x, idx, axis=0, out=batch[:len(idx)])
             if pool is not None and len(idx) >= 2 * workers:
                 loss, logits, grads = model.parallel_loss_and_grads(xb, y[idx], pool, workers)
@@ -121,6 +114,30 @@ def _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test
                 loss, logits, grads = model.loss_and_grads(xb, y[idx])
             clip_grad_norm(grads, clip)
             opt.step(grads)
+            return loss, logits
+
+        return run_epochs(model, x, y, step, epochs=epochs, batch_size=batch_size, seed=seed, test=test,
+                          evaluate_test=lambda tx, ty: evaluate(model, tx, ty, pool=pool, workers=workers),
+                          checkpoint=checkpoint, progress=progress, meta=meta)
+
+
+def run_epochs(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, step, *, epochs: int, batch_size: int,
+               seed: int, test=None, evaluate_test=None, checkpoint=None, progress=None, meta=None,
+               before_save=None) -> TrainResult:
+    """The epoch loop of every trainer: per epoch one permutation of ``x`` drawn from
+    ``numpy.random.default_rng(seed)``, ``step(indices) -> (mean loss, logits)`` per minibatch of
+    ``batch_size`` consecutive indices of it, a :class:`Progress` after each, then
+    ``evaluate_test(*test)`` (an :class:`Evaluation`), ``before_save()`` and ``model.save(checkpoint)``."""
+    rng = np.random.default_rng(seed)
+    batches = (len(x) + batch_size - 1) // batch_size
+    result = TrainResult()
+    start = time.perf_counter()
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(x))
+        seen, loss_sum, correct, epoch_start = 0, 0.0, 0, time.perf_counter()
+        for b in range(batches):
+            idx = order[b * batch_size:(b + 1) * batch_size]
+            loss, logits = step(idx)
             seen += len(idx)
             loss_sum += loss * len(idx)
             correct += int((logits.argmax(axis=1) == y[idx]).sum())
@@ -133,9 +150,11 @@ def _epochs(model, x, y, epochs, batch_size, clip, rng, opt, pool, workers, test
         record = {"epoch": epoch, "loss": loss_sum / seen, "train_accuracy": correct / seen,
                   "seconds": time.perf_counter() - epoch_start}
         if test is not None:
-            result.test = evaluate(model, *test, pool=pool, workers=workers)
+            result.test = (evaluate_test or (lambda tx, ty: evaluate(model, tx, ty)))(*test)
             record["test_accuracy"] = result.test.accuracy
         result.epochs.append(record)
+        if before_save is not None:
+            before_save()
         if checkpoint is not None:
             model.save(checkpoint, epochs=epoch, seed=seed,
                        test_accuracy=None if result.test is None else result.test.accuracy, **(meta or {}))

@@ -41,7 +41,7 @@ from graphtools.prune.methods import (
 )
 from graphtools.prune.report import MatrixPruning, PruneReport
 from graphtools.prune.selection import select_weights, to_stored_layout
-from graphtools.prune.state import prune_state
+from graphtools.prune.state import prune_state, unit_rng
 from graphtools.prune.files import prune_file, write_pruned
 from graphtools.prune.table import render_prune_table
 
@@ -73,6 +73,7 @@ __all__ = [
     "select_weights",
     "to_stored_layout",
     "prune_state",
+    "unit_rng",
     "prune_file",
     "write_pruned",
     "render_prune_table",

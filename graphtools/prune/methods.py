@@ -195,8 +195,9 @@ def _not_ramanujan(r: int, summary: GraphSummary) -> str:
 class _Guard:
     """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary."""
 
-    def __init__(self, shape, rounds: int):
-        self.mask = np.ones(shape, dtype=bool)  # round 0: nothing pruned (complete graph, Ramanujan)
+    def __init__(self, shape, rounds: int, start: np.ndarray | None = None):
+        # round 0: nothing (more) pruned -- the complete graph, Ramanujan, unless ``start`` is given
+        self.mask = np.ones(shape, dtype=bool) if start is None else np.array(start, dtype=bool)
         self.summary: GraphSummary | None = None
         self.stop: GuardStop | None = None
         self.rounds = rounds
@@ -218,15 +219,23 @@ class _Guard:
         return self.mask, self.stop, self.summary if self.summary is not None else graph_summary(self.mask)
 
 
-def guard_mask(weight, sparsity: float, rounds: int = 10) -> tuple[np.ndarray, GuardStop, GraphSummary]:
+def guard_mask(weight, sparsity: float, rounds: int = 10, *,
+               within: np.ndarray | None = None) -> tuple[np.ndarray, GuardStop, GraphSummary]:
     """ramanujan-guard on one matrix: the mask, where it stopped, and the mask's summary.
 
     Round ``r`` keeps the ``guard_schedule(n, s, K)[r]`` largest ``|w|`` (the ranking of
     :func:`magnitude_mask`, so rounds are nested); the matrix stops at the last round
-    whose mask is Ramanujan.  Round 0 keeps everything (the complete graph, Ramanujan)."""
+    whose mask is Ramanujan.  Round 0 keeps everything (the complete graph, Ramanujan).
+    ``within`` (a bool mask, e.g. an earlier pruning's) restricts it to those entries: ``n`` is
+    their count, round 0 is ``within`` itself, and every mask is a subset of it."""
     scores = _scores(weight)
-    guard = _Guard(scores.shape, rounds)
-    for r, keep in enumerate(guard_schedule(scores.size, sparsity, rounds)[1:], start=1):
+    n = scores.size
+    if within is not None:
+        within = np.asarray(within, dtype=bool)
+        scores = np.where(within, scores, -1.0)  # below every kept |w|: never chosen (keep <= n)
+        n = int(np.count_nonzero(within))
+    guard = _Guard(scores.shape, rounds, within)
+    for r, keep in enumerate(guard_schedule(n, sparsity, rounds)[1:], start=1):
         guard.offer(r, top_k_mask(scores, keep))
         if guard.stop is not None:
             break

@@ -24,7 +24,7 @@ from graphtools.prune.report import MatrixPruning, PruneReport
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
 
 
-def _unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
+def unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
     """A generator per matrix (and gate block) from the seed and the weight's name, so a
     matrix's mask does not depend on which other matrices are selected."""
     return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), block])
@@ -111,7 +111,7 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
     Selection: :func:`select_weights`.  ``scope`` is ``"layer"`` (each matrix, or each
     gate block with ``per_gate``, gets the sparsity) or ``"global"`` (magnitude, random
     and ramanujan-guard only).  ``seed`` drives random and biregular (per matrix:
-    :func:`_unit_rng`); ``rounds`` is ramanujan-guard's.  Raises GraphtoolsError for a bad
+    :func:`unit_rng`); ``rounds`` is ramanujan-guard's.  Raises GraphtoolsError for a bad
     setting or a method that cannot reach the density on some matrix (naming it).
     """
     method = _check_method(method)
@@ -136,7 +136,7 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
         def work(u: _Unit):
             block = 0 if u.gate is None else 1 + u.weight.gates.index(u.gate)
             try:
-                return _unit_mask(u.matrix, method, sparsity, _unit_rng(seed, u.weight.name, block), rounds)
+                return _unit_mask(u.matrix, method, sparsity, unit_rng(seed, u.weight.name, block), rounds)
             except _Unfit as exc:
                 raise InfeasibleSparsity(f"{u.label}: {exc}") from None
 
