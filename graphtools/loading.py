@@ -132,7 +132,7 @@ def select_modules(model: ModelDescription, prefix: str | None = None) -> list[i
     ``prefix`` (with or without its trailing ``.`` or ``/``).  Raises GraphtoolsError when the
     model has no recurrent module or no module has that prefix."""
     if not model.modules:
-        raise GraphtoolsError("the checkpoint has no recurrent module to unfold "
+        raise GraphtoolsError("the checkpoint has no recurrent layer to unfold "
                               "(see the hint of `graphtools analyze` and --rename)")
     if prefix is None:
         return list(range(len(model.modules)))

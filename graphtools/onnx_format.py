@@ -4,7 +4,8 @@ Needs the ``onnx`` package (optional extra ``graphtools[onnx]``), imported only
 when an ``.onnx`` file is read.  Nothing is executed: the model protobuf is
 parsed and its stored tensors are decoded.
 
-* Every initializer (and every ``Constant`` node's tensor) becomes a tensor
+* Every initializer (and every ``Constant`` node's tensor of 2 or more
+  dimensions; smaller ones are shapes and indices) becomes a tensor
   under its own name.  Sizes are checked against the bytes the file really
   holds before anything is allocated; external data and sparse initializers
   are refused.
@@ -61,16 +62,16 @@ def _tensor(path: str, proto, onnx, numpy_helper) -> np.ndarray | None:
         raise GraphtoolsError(f"{path}: tensor {name!r} is complex ({dtype}); weights must be real")
     count = math.prod(dims)
     if proto.HasField("raw_data"):
-        held, needed = len(proto.raw_data), count * dtype.itemsize
-        if proto.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
-            needed = (count + 1) // 2
+        packed = {getattr(onnx.TensorProto, t, -1): bits for t, bits in (
+            ("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2), ("FLOAT6E2M3", 6),
+            ("FLOAT6E3M2", 6))}
+        bits = packed.get(proto.data_type, dtype.itemsize * 8)
+        held, needed = len(proto.raw_data), -(-count * bits // 8)
     else:
         fields = [f for f in ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
                   if len(getattr(proto, f))]
         held = sum(len(getattr(proto, f)) for f in fields)
         needed = count
-        if dtype.kind == "c":
-            needed = 2 * count
     if held != needed:
         raise GraphtoolsError(f"{path}: tensor {name!r} is truncated or corrupt: its dims {dims} need "
                               f"{needed} {'bytes' if proto.HasField('raw_data') else 'values'}, the file holds {held}")
@@ -129,7 +130,7 @@ def load_onnx(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     for node in graph.node:
         if node.op_type == "Constant":
             for attr in node.attribute:
-                if attr.name == "value" and attr.HasField("t") and node.output:
+                if attr.name == "value" and attr.HasField("t") and node.output and len(attr.t.dims) >= 2:
                     proto = onnx.TensorProto()
                     proto.CopyFrom(attr.t)
                     proto.name = node.output[0]
