@@ -105,7 +105,9 @@ def render_table(report: ModelReport) -> str:
         lines += [""] + _unfolded_table(unfolded)
     if report.skipped:
         lines += ["", f"skipped: {len(report.skipped)} tensor(s) not analysed"]
-        lines += [f"  {s['name']}  {'x'.join(map(str, s['shape'])) or 'scalar'}  {s['reason']}" for s in report.skipped]
+        cells = [(s["name"], "x".join(map(str, s["shape"])) or "scalar", s["reason"]) for s in report.skipped]
+        widths = [max(len(c[i]) for c in cells) for i in range(2)]
+        lines += [f"  {n.ljust(widths[0])}  {shape.ljust(widths[1])}  {reason}" for n, shape, reason in cells]
     if report.notes:
         lines += [""] + [f"note: {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
