@@ -167,12 +167,15 @@ def recurrent_hint(tensors: dict[str, np.ndarray]) -> str | None:
                 return (f"{name_w} {list(shape_w)} and {name_r} {[d, rows, hidden]} look like ONNX "
                         f"{ONNX_CELL[rows // hidden]} weights W and R; name them with --rename, e.g. "
                         f"--rename '^{re.escape(name_w)}$=rnn.W' --rename '^{re.escape(name_r)}$=rnn.R'")
+    def looks(name: str, *words: str) -> int:
+        return 0 if any(w in name.lower() for w in words) else 1
+
     for transpose in (False, True):
-        for name_hh, shape_hh in two_d:
+        for name_hh, shape_hh in sorted(two_d, key=lambda item: looks(item[0], "hh", "rec")):
             rows, hidden = shape_hh[::-1] if transpose else shape_hh
             if not hidden or rows % hidden or rows // hidden not in (1, 3, 4):
                 continue
-            for name_ih, shape_ih in two_d:
+            for name_ih, shape_ih in sorted(two_d, key=lambda item: looks(item[0], "ih", "input", "kernel")):
                 ih_rows = shape_ih[1] if transpose else shape_ih[0]
                 if name_ih != name_hh and ih_rows == rows and (rows // hidden > 1 or shape_ih != shape_hh):
                     cell = ONNX_CELL[rows // hidden]
