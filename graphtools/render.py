@@ -101,8 +101,9 @@ def render_table(report: ModelReport) -> str:
     lines += [""] + aligned_table(_COLUMNS, rows, left=2)
     if any(layer.bounds for layer in report.layers):
         lines += ["", "expansion bounds:", ""] + _bounds_table(report)
-    for unfolded in report.unfolded_modules or ([report.unfolded] if report.unfolded is not None else []):
-        lines += [""] + _unfolded_table(unfolded)
+    unfolded_all = report.unfolded_modules or ([report.unfolded] if report.unfolded is not None else [])
+    for unfolded in unfolded_all:
+        lines += [""] + _unfolded_table(unfolded, named=len(unfolded_all) > 1)
     if report.skipped:
         lines += ["", f"skipped: {len(report.skipped)} tensor(s) not analysed"]
         cells = [(s["name"], "x".join(map(str, s["shape"])) or "scalar", s["reason"]) for s in report.skipped]
@@ -157,8 +158,8 @@ def _bounds_table(report: ModelReport) -> list[str]:
     return aligned_table(header, rows, left=2)
 
 
-def _unfolded_table(unfolded) -> list[str]:
-    where = f"module {unfolded.module!r} " if unfolded.module else ""
+def _unfolded_table(unfolded, named: bool = False) -> list[str]:
+    where = f"module {unfolded.module!r} " if named else ""
     lines = [
         f"{where}unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.totals.nodes} nodes, "
         f"{unfolded.totals.edges} edges, lambda1 {format_number(unfolded.totals.lambda1)}, "
