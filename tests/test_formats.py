@@ -325,3 +325,17 @@ def test_hostile_h5_files(tmp_path):
         assert result.exit_code == 1, name
         assert result.output.startswith("error: ") and result.output.count("\n") == 1, result.output
         assert message in result.output, (name, result.output)
+
+
+def test_prune_an_onnx_model_writes_the_pytorch_layout(tmp_path):
+    state = sparse_state("gru", bidirectional=True)
+    W, R, B = onnx_weights(state, "rnn.", "gru")
+    path = write_onnx(tmp_path / "m.onnx", [("GRU", "rnn", W, R, B, {"linear_before_reset": 1})])
+    torch_path = torch_file(tmp_path, state)
+    for source, out in ((path, "from_onnx.npz"), (torch_path, "from_torch.npz")):
+        result = run("prune", source, "-o", tmp_path / out, "--method", "magnitude", "--sparsity", "0.5")
+        assert result.exit_code == 0, result.output
+    got, want = np.load(tmp_path / "from_onnx.npz"), np.load(tmp_path / "from_torch.npz")
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert np.array_equal(got[key], want[key]), key
