@@ -2,8 +2,11 @@
 
 Supported: ``.npz`` state dicts (``numpy.savez``; read member by member with
 ``allow_pickle=False`` semantics), a single ``.npy`` array, and
-``.safetensors`` (see :mod:`graphtools.safetensors`).  Nothing is ever
-unpickled: a PyTorch ``.pt`` pickle is recognised and refused with a hint.
+``.safetensors`` (see :mod:`graphtools.safetensors`), ``.onnx``
+(:mod:`graphtools.onnx_format`, optional ``onnx``) and Keras ``.h5`` /
+``.keras`` (:mod:`graphtools.keras_format`, optional ``h5py``).  Nothing is
+ever unpickled: a PyTorch ``.pt`` pickle or TorchScript archive is recognised
+and refused with the two lines of Python that convert it.
 
 Every array header is checked against the bytes the archive really holds
 before the array is allocated, so memory stays bounded by the file

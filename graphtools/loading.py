@@ -112,7 +112,13 @@ def load_model(path: str | os.PathLike, *, rename=(), threshold=None, threshold_
     check_options(rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     checkpoint = load_state(path)
     tensors = prepare_tensors(checkpoint.tensors, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
-    model = describe(tensors)
+    try:
+        model = describe(tensors)
+    except GraphtoolsError as exc:
+        hint = None if _names_recognised(tensors) else recurrent_hint(tensors)
+        if hint is None:
+            raise
+        raise GraphtoolsError(f"{exc}; {hint}") from None
     notes = [line for line in checkpoint.metadata.get("graphtools.notes", "").splitlines() if line]
     if not model.modules and not _names_recognised(tensors):
         hint = recurrent_hint(tensors)

@@ -137,6 +137,7 @@ def test_the_false_pass_on_an_onnx_lstm_is_now_exit_1(tmp_path):
     nothing = run("check", tmp_path / "raw.npz", "--require-ramanujan", "*")
     assert nothing.exit_code == 1 and nothing.output.startswith("error: ") and "\n" == nothing.output[-1]
     assert nothing.output.count("\n") == 1
+    assert "look like ONNX LSTM weights W and R" in nothing.output and "--rename" in nothing.output
 
 
 def test_multi_module_onnx(tmp_path):
