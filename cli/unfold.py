@@ -11,7 +11,7 @@ from graphtools.atomic import atomic_open
 from graphtools.export import WRITERS
 from graphtools.cli._options import loading_options
 from graphtools.errors import GraphtoolsError
-from graphtools.loading import load_model, select_modules
+from graphtools.loading import read_checkpoint, select_modules
 from graphtools.render import render_json_object
 from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 
@@ -33,7 +33,7 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, threshold_rel):
     """Unfold the recurrent layers of PATH over T steps: nodes x[t][i], h{l}[t][j], ...
     JSON: one module's report, or {"modules": [...]} with one report per module."""
-    model = load_model(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
+    model = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
     chosen = select_modules(model, module)
     for index in chosen:  # every structure error before any spectral work
         count = model.modules[index].num_layers

@@ -16,7 +16,7 @@ import scipy.sparse as sp
 
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import BipartiteGraph, bipartite, gate_blocks, gate_union
-from graphtools.loading import dense_note, load_model, select_modules
+from graphtools.loading import dense_note, read_checkpoint, select_modules
 from graphtools.model import ModelDescription, RecurrentLayer
 from graphtools.recurrence import mixing_depth, reachability, transitions
 from graphtools.spectral import (
@@ -266,12 +266,12 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
     block (LSTM i, f, g, o; GRU r, z, n); with ``bounds``, expansion bounds per row; with
     ``unfold_steps``, the unfolded-graph section of :func:`analyze_unfolded` for every recurrent
     module (or the one whose prefix is ``module``).  ``rename``, ``threshold`` and
-    ``threshold_rel``: :func:`graphtools.loading.load_model`.  Tensors not analysed are listed
+    ``threshold_rel``: :func:`graphtools.loading.read_checkpoint`.  Tensors not analysed are listed
     in ``skipped``; ``notes`` carries the reader's notes, a naming hint and the dense-pattern note.
     Every option and structure error is raised before any spectral work."""
     if module is not None and unfold_steps is None:
         raise GraphtoolsError("--module selects the module to unfold: give --unfold T too")
-    loaded = load_model(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
+    loaded = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     checkpoint, model = loaded.checkpoint, loaded.model
     chosen = select_modules(model, module) if unfold_steps is not None else []
     if unfold_gates not in GATE_MODES:

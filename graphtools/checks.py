@@ -15,7 +15,7 @@ direction for reachability) and passes or fails with the measured value:
 ``select`` (glob patterns, default all) picks the weights the numeric rules
 apply to.  A pattern that matches no 2-D weight matrix is an error, not a
 silent pass, and so is a check that examined no matrix at all.  ``rename``,
-``threshold``, ``threshold_rel`` are :func:`graphtools.loading.load_model`'s;
+``threshold``, ``threshold_rel`` are :func:`graphtools.loading.read_checkpoint`'s;
 ``module`` limits ``min_reachability`` to one recurrent module (default all).
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, fields, replace
 from graphtools.analysis import LayerReport, analyze_graph
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import bipartite
-from graphtools.loading import check_options, dense_note, load_model, select_modules
+from graphtools.loading import check_options, dense_note, read_checkpoint, select_modules
 from graphtools.recurrence import reachability, transitions
 from graphtools.tomlfile import read_toml
 
@@ -170,7 +170,7 @@ def _at_least(rule, subject, measured, threshold, what) -> CheckResult:
 def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
     """Evaluate ``rules`` on the checkpoint at ``path``."""
     rules = _validated(rules)
-    loaded = load_model(path, rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
+    loaded = read_checkpoint(path, rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
     model = loaded.model
     names = [w.name for w in model.weights]
     _require_matches("require-ramanujan", rules.require_ramanujan, names)

@@ -51,7 +51,7 @@ class LoadedModel:
 def check_options(*, rename=(), threshold=None, threshold_rel=None) -> None:
     """Validate the loading options before any file is read (fail fast)."""
     parse_renames(rename)
-    check_threshold(threshold, threshold_rel)
+    check_threshold(threshold=threshold, threshold_rel=threshold_rel)
 
 
 def prepare_tensors(tensors: dict[str, np.ndarray], *, rename=(), threshold=None,
@@ -67,7 +67,7 @@ def prepare_tensors(tensors: dict[str, np.ndarray], *, rename=(), threshold=None
     ['enc.weight_ih_l0', 'enc.weight_hh_l0']
     """
     renamed = rename_tensors(tensors, rename)
-    return threshold_tensors(canonical_tensors(renamed), threshold, threshold_rel)
+    return threshold_tensors(canonical_tensors(renamed), threshold=threshold, threshold_rel=threshold_rel)
 
 
 def _reason(name: str, arr: np.ndarray) -> str:
@@ -92,7 +92,7 @@ def _names_recognised(tensors: dict[str, np.ndarray]) -> bool:
                for n in tensors)
 
 
-def load_model(path: str | os.PathLike, *, rename=(), threshold=None, threshold_rel=None) -> LoadedModel:
+def read_checkpoint(path: str | os.PathLike, *, rename=(), threshold=None, threshold_rel=None) -> LoadedModel:
     """Load ``path`` and describe it after :func:`prepare_tensors`.
 
     Notes: the reader's own (e.g. an ONNX GRU's ``linear_before_reset``), a hint when no
@@ -105,7 +105,7 @@ def load_model(path: str | os.PathLike, *, rename=(), threshold=None, threshold_
     >>> path = os.path.join(tempfile.mkdtemp(), "m.npz")
     >>> np.savez(path, **{"gru.weight_ih_l0": np.ones((6, 3)), "gru.weight_hh_l0": np.ones((6, 2)),
     ...                   "gru.bias_ih_l0": np.ones(6)})
-    >>> loaded = load_model(path)
+    >>> loaded = read_checkpoint(path)
     >>> loaded.model.architecture()["cell"], [s.name for s in loaded.skipped]
     ('gru', ['gru.bias_ih_l0'])
     """
@@ -128,7 +128,13 @@ def load_model(path: str | os.PathLike, *, rename=(), threshold=None, threshold_
 
 
 def dense_note(densities) -> str | None:
-    """:data:`DENSE_NOTE` when every density is 1 (and there is at least one), else None."""
+    """:data:`DENSE_NOTE` when every density is 1 (and there is at least one), else None.
+
+    Example
+    -------
+    >>> dense_note([1.0, 1.0]) == DENSE_NOTE, dense_note([1.0, 0.5])
+    (True, None)
+    """
     densities = list(densities)
     return DENSE_NOTE if densities and all(d >= 1.0 for d in densities) else None
 
@@ -136,7 +142,16 @@ def dense_note(densities) -> str | None:
 def select_modules(model: ModelDescription, prefix: str | None = None) -> list[int]:
     """Indices of the recurrent modules to unfold: all of them, or the one whose prefix is
     ``prefix`` (with or without its trailing ``.`` or ``/``).  Raises GraphtoolsError when the
-    model has no recurrent module or no module has that prefix."""
+    model has no recurrent module or no module has that prefix.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> model = describe({"a.weight_ih_l0": np.ones((4, 3)), "a.weight_hh_l0": np.ones((4, 4)),
+    ...                   "b.weight_ih_l0": np.ones((6, 4)), "b.weight_hh_l0": np.ones((6, 2))})
+    >>> select_modules(model), select_modules(model, "b")
+    ([0, 1], [1])
+    """
     if not model.modules:
         raise GraphtoolsError("the checkpoint has no recurrent layer to unfold "
                               "(see the hint of `graphtools analyze` and --rename)")

@@ -17,8 +17,13 @@ from graphtools.errors import GraphtoolsError
 from graphtools.model import MASK_SUFFIX
 
 
-def check_threshold(threshold: float | None = None, threshold_rel: float | None = None) -> None:
-    """Raise GraphtoolsError unless ``threshold >= 0`` and ``0 <= threshold_rel < 1`` (finite numbers)."""
+def check_threshold(*, threshold: float | None = None, threshold_rel: float | None = None) -> None:
+    """Raise GraphtoolsError unless ``threshold >= 0`` and ``0 <= threshold_rel < 1`` (finite numbers).
+
+    Example
+    -------
+    >>> check_threshold(threshold=0.01, threshold_rel=0.1)
+    """
     for name, value, high in (("--threshold", threshold, None), ("--threshold-rel", threshold_rel, 1.0)):
         if value is None:
             continue
@@ -28,7 +33,7 @@ def check_threshold(threshold: float | None = None, threshold_rel: float | None 
             raise GraphtoolsError(f"{name} must be {'in [0, 1)' if high else 'at least 0'}, not {value}")
 
 
-def threshold_tensors(tensors: dict[str, np.ndarray], threshold: float | None = None,
+def threshold_tensors(tensors: dict[str, np.ndarray], *, threshold: float | None = None,
                       threshold_rel: float | None = None) -> dict[str, np.ndarray]:
     """``tensors`` with every entry ``|w| <= max(threshold, threshold_rel * max|W|)`` of each
     floating tensor of 2 or more dimensions set to 0 (masks ``*_mask`` untouched).
@@ -39,7 +44,7 @@ def threshold_tensors(tensors: dict[str, np.ndarray], threshold: float | None = 
     >>> threshold_tensors({"w": np.array([[1.0, 0.05], [-0.2, 0.0]])}, threshold_rel=0.1)["w"].tolist()
     [[1.0, 0.0], [-0.2, 0.0]]
     """
-    check_threshold(threshold, threshold_rel)
+    check_threshold(threshold=threshold, threshold_rel=threshold_rel)
     if threshold is None and threshold_rel is None:
         return dict(tensors)
     out = {}
