@@ -154,6 +154,30 @@ def canonical_tensors(tensors: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+def orphan_onnx_biases(tensors: dict[str, np.ndarray]) -> set[str]:
+    """Names of 2-D tensors shaped like an ONNX recurrent bias ``B (D, 2*G*H)`` next to 3-D tensors
+    shaped like its ``W (D, G*H, I)`` and ``R (D, G*H, H)`` whose names were not recognised.
+
+    Such a ``B`` is no linear layer: analysing it as one (a star graph, trivially Ramanujan)
+    would let a check pass on a file whose recurrent weights were never read.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> state = {"onnx::LSTM_1": np.ones((1, 8, 3)), "onnx::LSTM_2": np.ones((1, 8, 2)),
+    ...          "onnx::LSTM_0": np.ones((1, 16)), "fc": np.ones((4, 2))}
+    >>> sorted(orphan_onnx_biases(state))
+    ['onnx::LSTM_0']
+    """
+    rows_of = set()
+    three_d = [a.shape for a in tensors.values() if np.ndim(a) == 3]
+    for d, rows, hidden in three_d:
+        if d in (1, 2) and hidden and rows % hidden == 0 and rows // hidden in ONNX_GATE_ORDER \
+                and sum(1 for shape in three_d if shape[:2] == (d, rows)) >= 2:
+            rows_of.add((d, 2 * rows))
+    return {n for n, a in tensors.items() if np.ndim(a) == 2 and a.shape in rows_of}
+
+
 def recurrent_hint(tensors: dict[str, np.ndarray]) -> str | None:
     """A one-line hint when no name was recognised but the shapes look recurrent: a 2-D pair
     ``(G*H, I)`` and ``(G*H, H)`` with G in {1, 3, 4} (or its transpose), or 3-D ONNX-shaped

@@ -13,7 +13,7 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.io import Checkpoint, load_state
-from graphtools.layouts import canonical_tensors, recurrent_hint
+from graphtools.layouts import canonical_tensors, orphan_onnx_biases, recurrent_hint
 from graphtools.model import KERAS_NAME, TORCH_NAME, ModelDescription, describe, natural_key
 from graphtools.rename import parse_renames, rename_tensors
 from graphtools.threshold import check_threshold, threshold_tensors
@@ -70,11 +70,13 @@ def prepare_tensors(tensors: dict[str, np.ndarray], *, rename=(), threshold=None
     return threshold_tensors(canonical_tensors(renamed), threshold=threshold, threshold_rel=threshold_rel)
 
 
-def _reason(name: str, arr: np.ndarray) -> str:
+def _reason(name: str, arr: np.ndarray, orphans=frozenset()) -> str:
     if arr.ndim == 0:
         return "scalar"
     if arr.ndim == 1:
         return "1-D vector (a bias or scale): never a layer"
+    if arr.ndim == 2 and name in orphans:
+        return "shaped like the bias B of ONNX recurrent weights whose names were not recognised (see the note)"
     if arr.ndim == 2:
         return "bias of a recurrent layer: enters no measure"
     return f"{arr.ndim}-D tensor: not a weight matrix (only 2-D tensors and recurrent layouts are analysed)"
@@ -84,7 +86,8 @@ def skipped_tensors(tensors: dict[str, np.ndarray], model: ModelDescription) -> 
     """Every tensor of ``tensors`` that no weight of ``model`` was read from, with the reason, by name."""
     used = {source for w in model.weights for source in w.sources}
     names = sorted((n for n in tensors if n not in used), key=natural_key)  # file order varies by writer
-    return tuple(Skipped(n, tuple(int(s) for s in tensors[n].shape), _reason(n, tensors[n])) for n in names)
+    orphans = orphan_onnx_biases(tensors)
+    return tuple(Skipped(n, tuple(int(s) for s in tensors[n].shape), _reason(n, tensors[n], orphans)) for n in names)
 
 
 def _names_recognised(tensors: dict[str, np.ndarray]) -> bool:
@@ -112,8 +115,9 @@ def read_checkpoint(path: str | os.PathLike, *, rename=(), threshold=None, thres
     check_options(rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     checkpoint = load_state(path)
     tensors = prepare_tensors(checkpoint.tensors, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
+    orphans = orphan_onnx_biases(tensors)
     try:
-        model = describe(tensors)
+        model = describe({n: a for n, a in tensors.items() if n not in orphans})
     except GraphtoolsError as exc:
         hint = None if _names_recognised(tensors) else recurrent_hint(tensors)
         if hint is None:

@@ -132,12 +132,25 @@ def test_the_false_pass_on_an_onnx_lstm_is_now_exit_1(tmp_path):
     assert "matches no 2-D weight matrix" in bias_only.output
     result = run("check", path, "--require-ramanujan", "*LSTM*")
     assert "/lstm/LSTM.weight_ih_l0" in result.output and "/lstm/LSTM.weight_hh_l0" in result.output
-    # a file holding only the 3-D weights under unknown names and the bias: nothing to examine
-    np.savez(tmp_path / "raw.npz", **{"onnx::LSTM_139": W, "onnx::LSTM_140": R, "b": B[0]})
-    nothing = run("check", tmp_path / "raw.npz", "--require-ramanujan", "*")
+    # the initializers exported to .npz under torch's names: the bias B (1, 8H) used to be the only
+    # "weight" '*LSTM*' matched (a star graph, trivially Ramanujan): PASS, exit 0. Now: exit 1.
+    np.savez(tmp_path / "raw.npz", **{"onnx::LSTM_138": B, "onnx::LSTM_139": W, "onnx::LSTM_140": R})
+    nothing = run("check", tmp_path / "raw.npz", "--require-ramanujan", "*LSTM*")
     assert nothing.exit_code == 1 and nothing.output.startswith("error: ") and "\n" == nothing.output[-1]
     assert nothing.output.count("\n") == 1
     assert "look like ONNX LSTM weights W and R" in nothing.output and "--rename" in nothing.output
+    np.savez(tmp_path / "raw_fc.npz", **{"onnx::LSTM_138": B, "onnx::LSTM_139": W, "onnx::LSTM_140": R,
+                                         "fc.weight": np.ones((3, 6), np.float32)})
+    report = json.loads(run("analyze", tmp_path / "raw_fc.npz", "--format", "json").output)
+    assert [layer["name"] for layer in report["layers"]] == ["fc.weight"]
+    assert {s["name"] for s in report["skipped"]} == {"onnx::LSTM_138", "onnx::LSTM_139", "onnx::LSTM_140"}
+    assert any("look like ONNX LSTM" in note for note in report["notes"])
+    fixed = run("check", tmp_path / "raw_fc.npz", "--require-ramanujan", "*LSTM*")
+    assert fixed.exit_code == 1 and "matches no 2-D weight matrix" in fixed.output
+    renamed = run("check", tmp_path / "raw_fc.npz", "--require-ramanujan", "lstm.weight*",
+                  "--rename", "^onnx::LSTM_138$=lstm.B", "--rename", "^onnx::LSTM_139$=lstm.W",
+                  "--rename", "^onnx::LSTM_140$=lstm.R")
+    assert renamed.exit_code in (0, 3) and "lstm.weight_ih_l0" in renamed.output and "lstm.weight_hh_l0" in renamed.output
 
 
 def test_multi_module_onnx(tmp_path):
