@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from graphtools.analysis import analyze_checkpoint
+from graphtools.cli._options import loading_options
 from graphtools.atomic import write_atomic
 from graphtools.render import FORMATS, RENDERERS
 
@@ -22,10 +23,14 @@ from graphtools.render import FORMATS, RENDERERS
               help="Add expansion bounds (mixing lemma, Tanner, Cheeger, IMDB; exact values on small graphs).")
 @click.option("--unfold", "unfold_steps", type=click.IntRange(min=1), default=None, metavar="T",
               help="Add the graph unfolded over T steps: eigenvalues, step layers, reachability, mixing depth.")
-def analyze(path, fmt, output, gates, method, bounds, unfold_steps):
+@click.option("--module", default=None, metavar="PREFIX",
+              help="With --unfold: unfold only the recurrent module with this prefix (default: every module).")
+@loading_options
+def analyze(path, fmt, output, gates, method, bounds, unfold_steps, module, rename, threshold, threshold_rel):
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
-    (.npz, .npy or .safetensors; PyTorch or Keras naming)."""
-    report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps)
+    (.npz, .npy, .safetensors, .onnx, Keras .h5/.keras; PyTorch, Keras or ONNX layouts)."""
+    report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps,
+                                rename=rename, threshold=threshold, threshold_rel=threshold_rel, module=module)
     text = RENDERERS[fmt](report)
     if output:
         write_atomic(output, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from graphtools.atomic import write_atomic
+from graphtools.cli._options import loading_options
 from graphtools.checks import Rules, junit_xml, load_rules, render_results, run_checks
 
 EXIT_FAILED = 3
@@ -24,11 +25,15 @@ EXIT_FAILED = 3
 @click.option("--config", type=click.Path(dir_okay=False, path_type=str),
               help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
+@click.option("--module", default=None, metavar="PREFIX",
+              help="--min-reachability on this recurrent module only (default: every module).")
+@loading_options
 def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
-          select, config, junit):
-    """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails."""
+          select, config, junit, module, rename, threshold, threshold_rel):
+    """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails, 1 on bad
+    input (including a pattern that matches no 2-D weight matrix)."""
     rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
-                  steps, tuple(select) or ("*",))
+                  steps, tuple(select) or ("*",), tuple(rename), threshold, threshold_rel, module)
     if config:
         rules = load_rules(config).merged(rules)
     report = run_checks(path, rules)

@@ -6,6 +6,7 @@ import json
 
 import click
 
+from graphtools.cli._options import loading_options
 from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 
 
@@ -28,10 +29,13 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 @click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of ramanujan-guard.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="How to print the before/after report.")
-def prune(path, output, method, sparsity, scope, include, exclude, per_gate, seed, rounds, fmt):
+@loading_options
+def prune(path, output, method, sparsity, scope, include, exclude, per_gate, seed, rounds, fmt, rename, threshold,
+          threshold_rel):
     """Prune the weight matrices of PATH and write OUTPUT with the masks; print the graphs'
     density, sigma2, Ramanujan bound and check before and after."""
-    report = prune_file(path, output, method, sparsity, scope, include, seed, per_gate, rounds, exclude)
+    report = prune_file(path, output, method, sparsity, scope, include, seed, per_gate, rounds, exclude,
+                        rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     if fmt == "json":
         click.echo(json.dumps(dict(report.to_dict(), input=path, output=output), indent=2, allow_nan=False))
     else:

@@ -9,8 +9,9 @@ import click
 from graphtools.analysis import analyze_unfolded
 from graphtools.atomic import atomic_open
 from graphtools.export import WRITERS
-from graphtools.io import load_state
-from graphtools.model import describe
+from graphtools.cli._options import loading_options
+from graphtools.errors import GraphtoolsError
+from graphtools.loading import read_checkpoint, select_modules
 from graphtools.render import render_json_object
 from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 
@@ -25,18 +26,34 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
               help="json: counts and measures; graphml / edgelist: the graph itself.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
               help="Write to FILE (atomically) instead of standard output.")
-def unfold(path, steps, gates, layer, fmt, output):
-    """Unfold the recurrent layers of PATH over T steps: nodes x[t][i], h{l}[t][j], ..."""
-    model = describe(load_state(path).tensors)
+@click.option("--module", default=None, metavar="PREFIX",
+              help="Unfold only the recurrent module with this prefix (default: every module; graphml and "
+                   "edgelist need one when there are several).")
+@loading_options
+def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, threshold_rel):
+    """Unfold the recurrent layers of PATH over T steps: nodes x[t][i], h{l}[t][j], ...
+    JSON: one module's report, or {"modules": [...]} with one report per module."""
+    model = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
+    chosen = select_modules(model, module)
+    for index in chosen:  # every structure error before any spectral work
+        count = model.modules[index].num_layers
+        if layer is not None and layer >= count:
+            raise GraphtoolsError(f"layer {layer} does not exist in module {model.modules[index].prefix!r}: "
+                                  f"it has layers 0..{count - 1}")
+    if fmt != "json" and len(chosen) > 1:
+        known = ", ".join(repr(model.modules[i].prefix.rstrip("./")) for i in chosen)
+        raise GraphtoolsError(f"the checkpoint has {len(chosen)} recurrent modules ({known}); "
+                              f"--format {fmt} writes one graph: choose it with --module PREFIX")
     if fmt == "json":
-        text = render_json_object(analyze_unfolded(model, steps, gates, layer).to_dict())
+        reports = [analyze_unfolded(model, steps, gates, layer, module=i).to_dict() for i in chosen]
+        text = render_json_object(reports[0] if len(reports) == 1 else {"modules": reports})
         if output:
             with atomic_open(output) as handle:
                 handle.write(text)
         else:
             click.echo(text, nl=False)
         return
-    graph = unfold_graph(model, steps, gates, layer)
+    graph = unfold_graph(model, steps, gates, layer, chosen[0])
     if output:
         with atomic_open(output) as handle:
             WRITERS[fmt](graph, handle)

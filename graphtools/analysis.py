@@ -14,9 +14,10 @@ import numpy as np
 
 import scipy.sparse as sp
 
+from graphtools.errors import GraphtoolsError
 from graphtools.graphs import BipartiteGraph, bipartite, gate_blocks, gate_union
-from graphtools.io import load_state
-from graphtools.model import ModelDescription, RecurrentLayer, describe
+from graphtools.loading import dense_note, read_checkpoint, select_modules
+from graphtools.model import ModelDescription, RecurrentLayer
 from graphtools.recurrence import mixing_depth, reachability, transitions
 from graphtools.spectral import (
     average_degrees,
@@ -36,7 +37,15 @@ from graphtools.structure import (
     output_degrees,
 )
 from graphtools.unfolded_spectrum import unfolded_top_eigenvalues
-from graphtools.unfolding import unfold
+from graphtools.unfolding import GATE_MODES, unfold
+
+#: Singular values below this fraction of sigma_1 are rounding noise and reported as 0.
+RELATIVE_ZERO = 1e-9
+
+
+def _clean(s1: float, s2: float) -> tuple[float, float]:
+    """``(sigma_1, sigma_2)`` with a ``sigma_2 < 1e-9 * sigma_1`` reported as 0."""
+    return s1, (0.0 if s2 < RELATIVE_ZERO * s1 else s2)
 
 
 @dataclass(frozen=True)
@@ -131,9 +140,10 @@ class UnfoldedReport:
     gates: str
     totals: UnfoldedTotals
     layers: list[UnfoldedLayerReport]
+    module: str = ""  # prefix of the recurrent module unfolded
 
     def to_dict(self) -> dict:
-        return {"steps": self.steps, "gates": self.gates, **asdict(self.totals),
+        return {"module": self.module, "steps": self.steps, "gates": self.gates, **asdict(self.totals),
                 "layers": [layer.to_dict() for layer in self.layers]}
 
 
@@ -147,18 +157,31 @@ class ModelReport:
     layers: list[LayerReport] = field(default_factory=list)
     modules: list[dict] = field(default_factory=list)
     unfolded: UnfoldedReport | None = None
+    skipped: list[dict] = field(default_factory=list)  # {"name", "shape", "reason"} of tensors not analysed
+    notes: list[str] = field(default_factory=list)
+    unfolded_modules: list[UnfoldedReport] = field(default_factory=list)  # every module unfolded
 
     def to_dict(self) -> dict:
+        """JSON contract; ``architecture`` is the first module's (old fields) plus ``modules``, every one;
+        ``unfolded`` is the first unfolded module and ``unfolded_modules`` all of them when several."""
+        architecture = dict(self.architecture)
+        architecture["modules"] = [
+            {k: m[k] for k in ("prefix", "cell", "layers", "bidirectional", "input_size", "hidden_size",
+                               "proj_size") if k in m} for m in self.modules]
         out = {
             "checkpoint": self.checkpoint,
             "format": self.format,
-            "architecture": dict(self.architecture),
+            "architecture": architecture,
             "layers": [layer.to_dict() for layer in self.layers],
+            "skipped": [dict(s) for s in self.skipped],
+            "notes": list(self.notes),
         }
         if len(self.modules) > 1:
             out["modules"] = [dict(m) for m in self.modules]
         if self.unfolded is not None:
             out["unfolded"] = self.unfolded.to_dict()
+        if len(self.unfolded_modules) > 1:
+            out["unfolded_modules"] = [u.to_dict() for u in self.unfolded_modules]
         return out
 
 
@@ -168,8 +191,8 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
     the expansion bounds of :mod:`graphtools.expansion` too."""
     B, W = graph.binary, graph.weighted
     n_out, n_in = graph.shape
-    s1, s2 = (float(x) for x in top_singular_values(B, 2, method))
-    w1, w2 = (float(x) for x in top_singular_values(W, 2, method))
+    s1, s2 = _clean(*(float(x) for x in top_singular_values(B, 2, method)))
+    w1, w2 = _clean(*(float(x) for x in top_singular_values(W, 2, method)))
     degrees = average_degrees(B)
     bound = None if degrees is None else ramanujan_bound_from_degrees(*degrees)
     norm_gap = normalized_gap(B, method)
@@ -211,17 +234,17 @@ def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
 
 
 def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", layer: int | None = None,
-                     method: str = "auto") -> UnfoldedReport:
-    """Unfold the first recurrent module over ``steps`` and report the whole graph (nodes, edges,
-    top adjacency eigenvalues) and, per layer, its own unfolded graph's eigenvalues plus, per
-    direction, the step layer's full report, reachability and mixing depth."""
-    whole = unfold(model, steps, gates, layer)
+                     method: str = "auto", module: int = 0) -> UnfoldedReport:
+    """Unfold recurrent module number ``module`` (default the first) over ``steps`` and report the
+    whole graph (nodes, edges, top adjacency eigenvalues) and, per layer, its own unfolded graph's
+    eigenvalues plus, per direction, the step layer's full report, reachability and mixing depth."""
+    whole = unfold(model, steps, gates, layer, module)
     lam = unfolded_top_eigenvalues(whole)
-    module = model.modules[0]
+    index, module = module, model.modules[module]
     wanted = range(module.num_layers) if layer is None else [layer]
     layers = []
     for k in wanted:
-        sub = whole if len(wanted) == 1 else unfold(model, steps, gates, k)
+        sub = whole if len(wanted) == 1 else unfold(model, steps, gates, k, index)
         sub_lam = lam if sub is whole else unfolded_top_eigenvalues(sub)
         directions = []
         for rl in (r for r in module.layers if r.layer == k):
@@ -231,19 +254,25 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
             directions.append(DirectionReport("reverse" if rl.reverse else "forward", report,
                                               reachability(I, M, steps), mixing_depth(M)))
         layers.append(UnfoldedLayerReport(k, UnfoldedTotals.of(sub, sub_lam), directions))
-    return UnfoldedReport(steps, gates, UnfoldedTotals.of(whole, lam), layers)
+    return UnfoldedReport(steps, gates, UnfoldedTotals.of(whole, lam), layers, module.prefix)
 
 
 def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str = "auto",
                        bounds: bool = False, unfold_steps: int | None = None,
-                       unfold_gates: str = "union") -> ModelReport:
+                       unfold_gates: str = "union", *, rename=(), threshold: float | None = None,
+                       threshold_rel: float | None = None, module: str | None = None) -> ModelReport:
     """Load ``path`` and report every 2-D weight (canonical order: recurrent layers, then the
     rest by name); with ``gates``, each weight of a gated cell is followed by one row per gate
     block (LSTM i, f, g, o; GRU r, z, n); with ``bounds``, expansion bounds per row; with
-    ``unfold_steps``, the unfolded-graph section of :func:`analyze_unfolded`."""
-    checkpoint = load_state(path)
-    return analyze_model(describe(checkpoint.tensors), os.fspath(path), checkpoint.format, gates=gates,
-                         method=method, bounds=bounds, unfold_steps=unfold_steps, unfold_gates=unfold_gates)
+    ``unfold_steps``, the unfolded-graph section of :func:`analyze_unfolded` for every recurrent
+    module (or the one whose prefix is ``module``).  ``rename``, ``threshold`` and
+    ``threshold_rel``: :func:`graphtools.loading.read_checkpoint`.  Tensors not analysed are listed
+    in ``skipped``; ``notes`` carries the reader's notes, a naming hint and the dense-pattern note.
+    Every option and structure error is raised before any spectral work."""
+    loaded = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
+    return analyze_model(loaded.model, os.fspath(path), loaded.checkpoint.format, gates=gates,
+                         method=method, bounds=bounds, unfold_steps=unfold_steps, unfold_gates=unfold_gates,
+                         module=module, notes=loaded.notes, skipped=[s.to_dict() for s in loaded.skipped])
 
 
 def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
@@ -258,21 +287,33 @@ def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerRe
 
 def analyze_model(model: ModelDescription, source: str, format: str, *, gates: bool = False,
                   method: str = "auto", bounds: bool = False, unfold_steps: int | None = None,
-                  unfold_gates: str = "union") -> ModelReport:
+                  unfold_gates: str = "union", module: str | None = None, notes=(),
+                  skipped=()) -> ModelReport:
     """The :class:`ModelReport` of a described model (what :func:`analyze_checkpoint` returns for
-    a file); ``source`` and ``format`` label it.  Each weight's matrix is read (``np.asarray``)
-    once, when its row is measured, so a lazily loaded weight is in memory one at a time."""
+    a file); ``source`` and ``format`` label it, ``notes`` and ``skipped`` come from the reader.
+    Each weight's matrix is read (``np.asarray``) once, when its row is measured, so a lazily
+    loaded weight is in memory one at a time.  Option errors are raised before any spectral work."""
+    if module is not None and unfold_steps is None:
+        raise GraphtoolsError("--module selects the module to unfold: give --unfold T too")
+    chosen = select_modules(model, module) if unfold_steps is not None else []
+    if unfold_gates not in GATE_MODES:
+        raise GraphtoolsError(f"gates must be one of {', '.join(GATE_MODES)}, not {unfold_gates!r}")
     layers: list[LayerReport] = []
     for weight in model.weights:
         layers += _weight_rows(weight, gates, method, bounds)
-    unfolded = None
-    if unfold_steps is not None:
-        unfolded = analyze_unfolded(model, unfold_steps, unfold_gates, method=method)
+    unfolded = [analyze_unfolded(model, unfold_steps, unfold_gates, method=method, module=i) for i in chosen]
+    notes = list(notes)
+    note = dense_note(layer.density for layer in layers if layer.gate is None)
+    if note:
+        notes.append(note)
     return ModelReport(
         checkpoint=source,
         format=format,
         architecture=model.architecture(),
         layers=layers,
         modules=[dict(m.architecture(), prefix=m.prefix, naming=m.naming) for m in model.modules],
-        unfolded=unfolded,
+        unfolded=unfolded[0] if unfolded else None,
+        skipped=list(skipped),
+        notes=notes,
+        unfolded_modules=unfolded,
     )

@@ -13,7 +13,10 @@ direction for reachability) and passes or fails with the measured value:
   hidden unit) pairs joined by a path, per recurrent layer and direction.
 
 ``select`` (glob patterns, default all) picks the weights the numeric rules
-apply to.  A pattern that matches nothing is an error, not a silent pass.
+apply to.  A pattern that matches no 2-D weight matrix is an error, not a
+silent pass, and so is a check that examined no matrix at all.  ``rename``,
+``threshold``, ``threshold_rel`` are :func:`graphtools.loading.read_checkpoint`'s;
+``module`` limits ``min_reachability`` to one recurrent module (default all).
 """
 
 from __future__ import annotations
@@ -26,8 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 from graphtools.analysis import LayerReport, analyze_graph
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import bipartite
-from graphtools.io import load_state
-from graphtools.model import ModelDescription, describe
+from graphtools.loading import check_options, dense_note, read_checkpoint, select_modules
+from graphtools.model import ModelDescription
 from graphtools.recurrence import reachability, transitions
 from graphtools.tomlfile import read_toml
 
@@ -44,6 +47,10 @@ class Rules:
     min_reachability: float | None = None
     steps: int | None = None
     select: tuple[str, ...] = ("*",)
+    rename: tuple[str, ...] = ()
+    threshold: float | None = None
+    threshold_rel: float | None = None
+    module: str | None = None
 
     def is_empty(self) -> bool:
         return not self.require_ramanujan and all(
@@ -76,6 +83,7 @@ class CheckResult:
 class CheckReport:
     checkpoint: str
     results: list[CheckResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> list[CheckResult]:
@@ -109,6 +117,11 @@ def _validated(rules: Rules) -> Rules:
         patterns = getattr(rules, name)
         if not all(isinstance(p, str) and p for p in patterns):
             raise GraphtoolsError(f"{name} must be glob patterns (strings), not {list(patterns)!r}")
+    if not all(isinstance(p, str) for p in rules.rename):
+        raise GraphtoolsError(f"rename must be 'REGEX=REPLACEMENT' strings, not {list(rules.rename)!r}")
+    check_options(rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
+    if rules.module is not None and (not isinstance(rules.module, str) or rules.min_reachability is None):
+        raise GraphtoolsError("module (--module PREFIX) selects the module of min_reachability: give that rule too")
     if rules.min_reachability is not None and rules.steps is None:
         raise GraphtoolsError("min_reachability needs steps (--steps T): reachability is measured over T steps")
     if rules.is_empty():
@@ -137,7 +150,7 @@ def load_rules(path: str | os.PathLike) -> Rules:
         name = key.replace("-", "_")
         if name not in known:
             raise GraphtoolsError(f"{path}: unknown rule {key!r} (known: {', '.join(sorted(known))})")
-        if name in ("require_ramanujan", "select"):
+        if name in ("require_ramanujan", "select", "rename"):
             value = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
         values[name] = value
     return Rules(**values)
@@ -150,7 +163,8 @@ def matches_glob(name: str, patterns) -> bool:
 def _require_matches(rule: str, patterns, names: list[str]) -> None:
     for pattern in patterns:
         if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
-            raise GraphtoolsError(f"{rule} pattern {pattern!r} matches no weight (weights: {', '.join(names)})")
+            raise GraphtoolsError(f"{rule} pattern {pattern!r} matches no 2-D weight matrix "
+                                  f"(weight matrices: {', '.join(names)})")
 
 
 def _at_least(rule, subject, measured, threshold, what) -> CheckResult:
@@ -162,15 +176,22 @@ def _at_least(rule, subject, measured, threshold, what) -> CheckResult:
 def run_checks(path: str | os.PathLike, rules: Rules) -> CheckReport:
     """Evaluate ``rules`` on the checkpoint at ``path``."""
     rules = _validated(rules)
-    return check_model(describe(load_state(path).tensors), rules, os.fspath(path))
+    loaded = read_checkpoint(path, rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
+    return check_model(loaded.model, rules, os.fspath(path), notes=loaded.notes)
 
 
-def check_model(model: ModelDescription, rules: Rules, source: str) -> CheckReport:
-    """Evaluate ``rules`` on a described model (:func:`run_checks` for a file); ``source`` names it."""
+def check_model(model: ModelDescription, rules: Rules, source: str, *, notes=()) -> CheckReport:
+    """Evaluate ``rules`` on a described model (:func:`run_checks` for a file); ``source`` names it,
+    ``notes`` (the reader's) are passed on to the report."""
     rules = _validated(rules)
     names = [w.name for w in model.weights]
     _require_matches("require-ramanujan", rules.require_ramanujan, names)
     _require_matches("select", rules.select, names)
+    modules = []
+    if rules.min_reachability is not None:
+        if not model.modules:
+            raise GraphtoolsError("min-reachability needs a recurrent layer, and the checkpoint has none")
+        modules = [model.modules[i] for i in select_modules(model, rules.module)]
     reports: dict[str, LayerReport] = {}
 
     def measured(weight) -> LayerReport:
@@ -205,14 +226,18 @@ def check_model(model: ModelDescription, rules: Rules, source: str) -> CheckRepo
                             f"isolated nodes {isolated} ({r.inputs.isolated} inputs, {r.outputs.isolated} outputs) "
                             f"{'<=' if ok else '>'} {rules.max_isolated}"))
     if rules.min_reachability is not None:
-        if not model.modules:
-            raise GraphtoolsError("min-reachability needs a recurrent layer, and the checkpoint has none")
-        for module in model.modules:
+        for module in modules:
             for layer in module.layers:
                 subject = (f"{module.prefix.rstrip('./') or 'rnn'} layer {layer.layer} "
                            f"{'reverse' if layer.reverse else 'forward'}")
                 add(_at_least("min-reachability", subject, reachability(*transitions(layer), rules.steps),
                               rules.min_reachability, f"reachability over {rules.steps} steps"))
+    if not report.results:
+        raise GraphtoolsError(f"{source}: the rules examined no weight matrix, so nothing was checked")
+    report.notes.extend(notes)
+    note = dense_note(r.density for r in reports.values())
+    if note:
+        report.notes.append(note)
     return report
 
 
@@ -239,6 +264,7 @@ def render_results(report: CheckReport) -> str:
     lines = [f"{'PASS' if r.passed else 'FAIL'}  {r.rule.ljust(width_rule)}  {r.subject.ljust(width_subject)}  "
              f"{r.detail}" for r in report.results]
     failed = len(report.failures)
+    lines += [f"note: {note}" for note in report.notes]
     lines.append(f"{len(report.results)} rule checks on {report.checkpoint}: "
                  f"{'all passed' if not failed else f'{failed} FAILED'}")
     return "\n".join(lines) + "\n"

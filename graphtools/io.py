@@ -2,8 +2,11 @@
 
 Supported: ``.npz`` state dicts (``numpy.savez``; read member by member with
 ``allow_pickle=False`` semantics), a single ``.npy`` array, and
-``.safetensors`` (see :mod:`graphtools.safetensors`).  Nothing is ever
-unpickled: a PyTorch ``.pt`` pickle is recognised and refused with a hint.
+``.safetensors`` (see :mod:`graphtools.safetensors`), ``.onnx``
+(:mod:`graphtools.onnx_format`, optional ``onnx``) and Keras ``.h5`` /
+``.keras`` (:mod:`graphtools.keras_format`, optional ``h5py``).  Nothing is
+ever unpickled: a PyTorch ``.pt`` pickle or TorchScript archive is recognised
+and refused with the two lines of Python that convert it.
 
 Every array header is checked against the bytes the archive really holds
 before the array is allocated, so memory stays bounded by the file
@@ -28,6 +31,13 @@ from graphtools.safetensors import load_safetensors
 #: Key under which graphtools' own checkpoints keep a JSON string of metadata.
 META_KEY = "graphtools.meta"
 
+#: How to turn a PyTorch .pt (state dict or TorchScript) into a file graphtools reads: two lines of Python.
+TORCH_CONVERSION = (
+    "Convert it in Python: `import torch, numpy` then `numpy.savez('model.npz', **{k: v.detach().numpy() "
+    "for k, v in torch.load('model.pt', weights_only=True).items()})` (for TorchScript: "
+    "`torch.jit.load('model.pt').state_dict().items()`)"
+)
+
 #: Deflate cannot expand data by more than about 1032:1.
 _MAX_DEFLATE_RATIO = 1032
 
@@ -37,7 +47,7 @@ class Checkpoint:
     """The tensors of a checkpoint file, in file order, and what the file says about itself."""
 
     path: str
-    format: str  # "npz" | "npy" | "safetensors"
+    format: str  # "npz" | "npy" | "safetensors" | "onnx" | "keras"
     tensors: dict[str, np.ndarray]
     metadata: dict[str, str] = field(default_factory=dict)
 
@@ -46,21 +56,22 @@ def _sniff(path: str) -> str:
     with open(path, "rb") as handle:
         head = handle.read(16)
     ext = os.path.splitext(path)[1].lower()
+    if ext == ".onnx":
+        return "onnx"
+    if head.startswith(b"\x89HDF\r\n\x1a\n") or ext in (".h5", ".hdf5", ".keras"):
+        return "keras"
     if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06"):
         return "npz"
     if head.startswith(b"\x93NUMPY"):
         return "npy"
     if head[:1] == b"\x80" and ext in (".pt", ".pth", ".pkl", ".bin", ".ckpt"):
-        raise GraphtoolsError(
-            f"{path}: this is a Python pickle; graphtools never unpickles. "
-            "Save the state dict with safetensors or numpy.savez instead"
-        )
+        raise GraphtoolsError(f"{path}: this is a Python pickle; graphtools never unpickles. {TORCH_CONVERSION}")
     if ext == ".safetensors" or (len(head) > 8 and head[8:9] == b"{"):
         return "safetensors"
     if ext == ".npz":
         return "npz"
     raise GraphtoolsError(
-        f"{path}: unrecognised checkpoint format (expected .npz, .npy or .safetensors)"
+        f"{path}: unrecognised checkpoint format (expected .npz, .npy, .safetensors, .onnx, .h5 or .keras)"
     )
 
 
@@ -112,9 +123,8 @@ def _load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         infos = archive.infolist()
         if any(i.filename.endswith("data.pkl") for i in infos):
             raise GraphtoolsError(
-                f"{path}: this is a PyTorch pickle checkpoint; graphtools never unpickles. "
-                "Save the state dict with safetensors or numpy.savez instead"
-            )
+                f"{path}: this is a PyTorch pickle checkpoint (or TorchScript); graphtools never unpickles. "
+                f"{TORCH_CONVERSION}")
         names = [i.filename for i in infos]
         if len(set(names)) != len(names):
             duplicate = next(n for n in names if names.count(n) > 1).removesuffix(".npy")
@@ -173,6 +183,14 @@ def load_state(path: str | os.PathLike) -> Checkpoint:
             tensors, metadata = _load_npz(path)
         elif fmt == "npy":
             tensors = _load_npy(path)
+        elif fmt == "onnx":
+            from graphtools.onnx_format import load_onnx
+
+            tensors, metadata = load_onnx(path)
+        elif fmt == "keras":
+            from graphtools.keras_format import load_keras
+
+            tensors, metadata = load_keras(path)
         else:
             tensors, metadata = load_safetensors(path)
     except GraphtoolsError:

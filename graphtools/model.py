@@ -13,7 +13,10 @@ Naming schemes understood (DESIGN.md, "Conventions"):
   ``(out, in)``.  Keras LSTM gates i, f, c, o are PyTorch's i, f, g, o; Keras
   GRU gates z, r, h are reordered to PyTorch's r, z, n.  ``forward_*`` /
   ``backward_*`` path components make a bidirectional layer; consecutive
-  layers whose sizes chain form one stacked module.
+  layers whose sizes chain form one stacked module.  Biases: ``(G*H,)``; a
+  GRU with ``reset_after`` ``(2, 3H)``; CuDNNLSTM / CuDNNGRU ``(8H,)`` /
+  ``(6H,)`` (input then recurrent half).  ONNX and Keras 3 layouts are put
+  into these names first (:mod:`graphtools.layouts`).
 * ``torch.nn.utils.prune`` left un-made-permanent: ``X_orig`` and ``X_mask``
   become ``X = X_orig * X_mask``; a ``X_mask`` next to ``X`` is applied to ``X``.
 * Any other 2-D array is a generic linear layer (e.g. ``fc.weight``); a Keras
@@ -177,6 +180,10 @@ def _natural_key(text: str):
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
 
+#: Sort key that orders embedded numbers by value (``layer2`` before ``layer10``).
+natural_key = _natural_key
+
+
 # ---------------------------------------------------------------- PyTorch
 
 
@@ -301,11 +308,15 @@ def _keras_layers(groups: dict[str, dict]) -> list[dict]:
             b = bias[1]
             if b.shape == (rk.shape[1],):
                 b_ih = _keras_rows(b[None, :], cell, hidden)[:, 0]
-            elif cell == "gru" and b.shape == (2, rk.shape[1]):
+            elif cell == "gru" and b.shape == (2, rk.shape[1]):  # GRU reset_after: input and recurrent rows
                 b_ih = _keras_rows(b[0][None, :], cell, hidden)[:, 0]
                 b_hh = _keras_rows(b[1][None, :], cell, hidden)[:, 0]
+            elif cell != "rnn" and b.shape == (2 * rk.shape[1],):  # CuDNNLSTM 8H, CuDNNGRU 6H: input, recurrent
+                b_ih = _keras_rows(b[None, :rk.shape[1]], cell, hidden)[:, 0]
+                b_hh = _keras_rows(b[None, rk.shape[1]:], cell, hidden)[:, 0]
             else:
-                raise _fail(bias[0], b.shape, f"({rk.shape[1]},)")
+                raise _fail(bias[0], b.shape, f"({rk.shape[1]},), or (2, {rk.shape[1]}) for a GRU with "
+                            f"reset_after, or ({2 * rk.shape[1]},) for CuDNNLSTM/CuDNNGRU")
         key, rev = _keras_unit(prefix)
         unit = units.setdefault(key, {"key": key, "cell": cell, "hidden": hidden, "dirs": {}})
         if unit["cell"] != cell or unit["hidden"] != hidden:

@@ -42,7 +42,9 @@ def _csv_row(layer: dict) -> dict:
 
 def render_csv(report: ModelReport) -> str:
     """One CSV row per layer; nested fields flattened (``inputs_degree_min``, ``weighted_sigma1``),
-    ``shape`` as ``rows``/``cols``, ``biregular`` as ``biregular_c``/``biregular_d``; null is empty."""
+    ``shape`` as ``rows``/``cols``, ``biregular`` as ``biregular_c``/``biregular_d``; null is empty.
+    Only analysed matrices are rows (a fixed column set for spreadsheets): the skipped tensors
+    and the notes are in the table and the JSON."""
     rows = [_csv_row(layer.to_dict()) for layer in report.layers]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
@@ -68,17 +70,14 @@ _COLUMNS = ("name", "gate", "shape", "density", "in deg", "out deg", "comp",
 
 def render_table(report: ModelReport) -> str:
     """A human table, one row per matrix (and per gate block when present)."""
-    arch = report.architecture
-    if arch["cell"]:
-        direction = "bidirectional" if arch["bidirectional"] else "unidirectional"
-        proj = f", proj {arch['proj_size']}" if arch["proj_size"] else ""
-        summary = (f"{arch['cell'].upper()}, {arch['layers']} layer(s), {direction}, "
-                   f"input {arch['input_size']}, hidden {arch['hidden_size']}{proj}")
-    else:
-        summary = "no recurrent module; generic linear layers only"
-    lines = [f"checkpoint: {report.checkpoint} ({report.format})", f"architecture: {summary}"]
+    lines = [f"checkpoint: {report.checkpoint} ({report.format})"]
     if len(report.modules) > 1:
-        lines.append(f"recurrent modules: {', '.join(repr(m['prefix']) for m in report.modules)}")
+        lines.append(f"architecture: {len(report.modules)} recurrent modules")
+        lines += [f"  module {m['prefix']!r}: {_summary(m)}" for m in report.modules]
+    elif report.architecture["cell"]:
+        lines.append(f"architecture: {_summary(report.architecture)}")
+    else:
+        lines.append("architecture: no recurrent module; generic linear layers only")
     rows = []
     for layer in report.layers:
         rows.append((
@@ -102,9 +101,24 @@ def render_table(report: ModelReport) -> str:
     lines += [""] + aligned_table(_COLUMNS, rows, left=2)
     if any(layer.bounds for layer in report.layers):
         lines += ["", "expansion bounds:", ""] + _bounds_table(report)
-    if report.unfolded is not None:
-        lines += [""] + _unfolded_table(report.unfolded)
+    unfolded_all = report.unfolded_modules or ([report.unfolded] if report.unfolded is not None else [])
+    for unfolded in unfolded_all:
+        lines += [""] + _unfolded_table(unfolded, named=len(unfolded_all) > 1)
+    if report.skipped:
+        lines += ["", f"skipped: {len(report.skipped)} tensor(s) not analysed"]
+        cells = [(s["name"], "x".join(map(str, s["shape"])) or "scalar", s["reason"]) for s in report.skipped]
+        widths = [max(len(c[i]) for c in cells) for i in range(2)]
+        lines += [f"  {n.ljust(widths[0])}  {shape.ljust(widths[1])}  {reason}" for n, shape, reason in cells]
+    if report.notes:
+        lines += [""] + [f"note: {note}" for note in report.notes]
     return "\n".join(lines) + "\n"
+
+
+def _summary(arch: dict) -> str:
+    direction = "bidirectional" if arch["bidirectional"] else "unidirectional"
+    proj = f", proj {arch['proj_size']}" if arch["proj_size"] else ""
+    return (f"{arch['cell'].upper()}, {arch['layers']} layer(s), {direction}, "
+            f"input {arch['input_size']}, hidden {arch['hidden_size']}{proj}")
 
 
 def aligned_table(header, rows, left: int) -> list[str]:
@@ -144,9 +158,10 @@ def _bounds_table(report: ModelReport) -> list[str]:
     return aligned_table(header, rows, left=2)
 
 
-def _unfolded_table(unfolded) -> list[str]:
+def _unfolded_table(unfolded, named: bool = False) -> list[str]:
+    where = f"module {unfolded.module!r} " if named else ""
     lines = [
-        f"unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.totals.nodes} nodes, "
+        f"{where}unfolded over {unfolded.steps} steps ({unfolded.gates} gates): {unfolded.totals.nodes} nodes, "
         f"{unfolded.totals.edges} edges, lambda1 {format_number(unfolded.totals.lambda1)}, "
         f"lambda2 {format_number(unfolded.totals.lambda2)}, gap {format_number(unfolded.totals.eigengap, 6)}",
         "",

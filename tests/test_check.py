@@ -70,8 +70,8 @@ def test_reachability_rule(ckpt, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--require-ramanujan", "nothing.*"], "matches no weight"),
-    (["--min-spectral-gap", "1", "--select", "zz*"], "matches no weight"),
+    (["--require-ramanujan", "nothing.*"], "matches no 2-D weight matrix"),
+    (["--min-spectral-gap", "1", "--select", "zz*"], "matches no 2-D weight matrix"),
     ([], "no rules to check"),
     (["--min-reachability", "0.5"], "needs steps"),
     (["--min-normalized-gap", "2"], "between 0 and 1"),

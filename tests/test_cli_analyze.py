@@ -40,10 +40,16 @@ def test_json_contract(gru_checkpoint):
     result = run("analyze", gru_checkpoint, "--format", "json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert set(report) == {"checkpoint", "format", "architecture", "layers"}
+    assert set(report) == {"checkpoint", "format", "architecture", "layers", "skipped", "notes"}
     assert report["format"] == "npz"
+    modules = report["architecture"].pop("modules")
     assert report["architecture"] == {"cell": "gru", "layers": 1, "bidirectional": False,
                                       "input_size": 5, "hidden_size": 8, "proj_size": 0}
+    assert modules == [dict(report["architecture"], prefix="gru.")]
+    assert report["skipped"] == [
+        {"name": f"gru.bias_{k}_l0", "shape": [24], "reason": "1-D vector (a bias or scale): never a layer"}
+        for k in ("hh", "ih")]
+    assert report["notes"] == []
     assert [layer["name"] for layer in report["layers"]] == ["gru.weight_ih_l0", "gru.weight_hh_l0", "head.weight"]
     for layer in report["layers"]:
         assert set(layer) == LAYER_KEYS
@@ -106,6 +112,7 @@ def test_bundled_example_through_the_console_script():
     done = subprocess.run([exe, "analyze", EXAMPLE, "--format", "json"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
+    del report["architecture"]["modules"]
     assert report["architecture"] == {"cell": "lstm", "layers": 2, "bidirectional": False,
                                       "input_size": 28, "hidden_size": 64, "proj_size": 0}
     recurrent = [layer for layer in report["layers"] if layer["name"].startswith("rnn.")]

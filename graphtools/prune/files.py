@@ -11,6 +11,7 @@ import numpy as np
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
+from graphtools.loading import check_options, prepare_tensors
 from graphtools.prune.common import OUTPUT_FORMATS
 from graphtools.prune.report import PruneReport
 from graphtools.prune.state import prune_state
@@ -64,12 +65,19 @@ def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] 
 
 
 def prune_file(path, output, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-               per_gate: bool = False, rounds: int = 10, exclude=None) -> PruneReport:
+               per_gate: bool = False, rounds: int = 10, exclude=None, *, rename=(), threshold=None,
+               threshold_rel=None) -> PruneReport:
     """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
-    when anything fails).  What ``graphtools prune`` runs."""
+    when anything fails).  What ``graphtools prune`` runs.
+
+    ``rename``, ``threshold``, ``threshold_rel``: :func:`graphtools.loading.prepare_tensors`, applied
+    before pruning, so the output holds the new names, ONNX / Keras 3 recurrent weights in
+    PyTorch's names and layout, and zeros where the threshold removed an edge."""
     _output_format(os.fspath(output))
+    check_options(rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     checkpoint = load_state(path)
-    state, _, report = prune_state(checkpoint.tensors, method, sparsity, scope, include, seed, per_gate,
+    tensors = prepare_tensors(checkpoint.tensors, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
+    state, _, report = prune_state(tensors, method, sparsity, scope, include, seed, per_gate,
                                    rounds, exclude)
     write_pruned(output, state, checkpoint.metadata, report)
     return report

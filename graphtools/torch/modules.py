@@ -16,6 +16,7 @@ import torch
 
 from graphtools.analysis import ModelReport, analyze_model
 from graphtools.checks import CheckReport, Rules, check_model
+from graphtools.loading import skipped_tensors
 from graphtools.errors import GraphtoolsError
 from graphtools.model import MASK_SUFFIX, ModelDescription, describe
 
@@ -77,10 +78,12 @@ def module_tensors(module) -> dict[str, DeviceMatrix]:
     return out
 
 
-def describe_module(module) -> ModelDescription:
+def describe_module(module, *, tensors: dict | None = None) -> ModelDescription:
     """The :class:`graphtools.model.ModelDescription` of a module holding at least one recurrent
-    layer (``nn.RNN``/``LSTM``/``GRU`` or a ``*Cell``); GraphtoolsError otherwise."""
-    tensors = module_tensors(module)
+    layer (``nn.RNN``/``LSTM``/``GRU`` or a ``*Cell``); GraphtoolsError otherwise.  ``tensors``:
+    :func:`module_tensors` of the module, when the caller already has them."""
+    if tensors is None:
+        tensors = module_tensors(module)
     if not any(t.ndim == 2 for t in tensors.values()):
         raise GraphtoolsError(f"{type(module).__name__} has no 2-D weight to analyse")
     model = describe(tensors)
@@ -125,9 +128,11 @@ def analyze_module(module, *, gates: bool = False, unfold: int | None = None, un
     >>> [layer.name for layer in report.layers]
     ['weight_ih_l0', 'weight_hh_l0']
     """
-    model = describe_module(module)
+    tensors = module_tensors(module)
+    model = describe_module(module, tensors=tensors)
     return analyze_model(model, _label(module), "torch", gates=gates, method=method, bounds=bounds,
-                         unfold_steps=unfold, unfold_gates=unfold_gates)
+                         unfold_steps=unfold, unfold_gates=unfold_gates,
+                         skipped=[s.to_dict() for s in skipped_tensors(tensors, model)])
 
 
 def check_module(module, rules: Rules) -> CheckReport:
