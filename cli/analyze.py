@@ -11,8 +11,9 @@ from graphtools.render import FORMATS, RENDERERS
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table for people, json (the machine contract) or csv.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "html")), default="table", show_default=True,
+              help="table for people, json (the machine contract), csv, or html (one self-contained page "
+                   "with figures).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
@@ -26,7 +27,12 @@ def analyze(path, fmt, output, gates, method, bounds, unfold_steps):
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
     (.npz, .npy or .safetensors; PyTorch or Keras naming)."""
     report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps)
-    text = RENDERERS[fmt](report)
+    if fmt == "html":
+        from graphtools.html_report import render_html
+
+        text = render_html(report)
+    else:
+        text = RENDERERS[fmt](report)
     if output:
         write_atomic(output, text)
     else:

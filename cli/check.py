@@ -24,8 +24,10 @@ EXIT_FAILED = 3
 @click.option("--config", type=click.Path(dir_okay=False, path_type=str),
               help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it.")
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write the HTML report of analyze, with the rule results on top.")
 def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
-          select, config, junit):
+          select, config, junit, html_path):
     """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails."""
     rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
                   steps, tuple(select) or ("*",))
@@ -34,6 +36,11 @@ def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min
     report = run_checks(path, rules)
     if junit:
         write_atomic(junit, junit_xml(report))
+    if html_path:
+        from graphtools.analysis import analyze_checkpoint
+        from graphtools.html_report import render_html
+
+        write_atomic(html_path, render_html(analyze_checkpoint(path), checks=report))
     click.echo(render_results(report), nl=False)
     if not report.passed:
         raise SystemExit(EXIT_FAILED)
