@@ -173,7 +173,7 @@ def _grid(count: int, title_lines: int = 1) -> tuple[Figure, list]:
     fig = Figure(figsize=(width * columns, height * rows + 0.6 + 0.25 * title_lines), layout="constrained")
     axes = list(fig.subplots(rows, columns, squeeze=False).ravel())
     for ax in axes[count:]:
-        ax.set_visible(False)
+        ax.remove()
     for ax in axes[:count]:
         ax.tick_params(labelsize=SMALL_FONT)
         ax.grid(True, alpha=0.3, linewidth=0.6)
