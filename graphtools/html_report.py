@@ -6,7 +6,7 @@ resource, and a Content-Security-Policy ``<meta>`` (``default-src 'none'``) make
 refuse any fetch anyway, so it reads the same offline, as a CI artifact or a pull-request
 attachment. Sections: rule results (``check --html``), architecture, the matrices table
 (one row per matrix or gate block, every field of the JSON report), the figures of
-:mod:`graphtools.plots.checkpoint`, the expansion bounds (``--bounds``), the unfolded graph
+:mod:`graphtools.plots.checkpoint` (layers with every row; spectra and degrees of whole matrices), the expansion bounds (``--bounds``), the unfolded graph
 (``--unfold T``), and any further field of the JSON report as JSON.
 """
 
@@ -270,8 +270,8 @@ def render_html(report: ModelReport, *, checks=None, model: ModelDescription | N
     data = report.to_dict()
     layer_dicts = data["layers"]
     name = os.path.basename(report.checkpoint)
-    graphs = checkpoint_graphs(model, gates=any(layer.gate for layer in report.layers))
-    matrices = pair_reports(graphs, report.layers)
+    # spectra and degrees of whole matrices only: gate blocks are rows of the table and the layers figure
+    matrices = pair_reports(checkpoint_graphs(model), [layer for layer in report.layers if layer.gate is None])
     figures = []
     if report.layers:
         figures.append(_figure(checkpoint_layers_figure(report.layers, source=report.checkpoint), "figure-layers",
@@ -279,9 +279,11 @@ def render_html(report: ModelReport, *, checks=None, model: ModelDescription | N
                                "red: not), density and isolated nodes."))
     if matrices:
         figures.append(_figure(checkpoint_spectra_figure(matrices, source=report.checkpoint, k=k), "figure-spectra",
-                               f"The top {k} singular values of every matrix with σ1 (star) and the bound (dotted)."))
+                               f"The top {k} singular values of every whole matrix with σ1 (star) and the bound "
+                               "(dotted)."))
         figures.append(_figure(checkpoint_degrees_figure([m.graph for m in matrices], source=report.checkpoint),
-                               "figure-degrees", "Input-degree (columns) and output-degree (rows) histograms."))
+                               "figure-degrees", "Input-degree (columns) and output-degree (rows) histograms of "
+                               "every whole matrix."))
     parts = [
         "<!doctype html>",
         '<html lang="en"><head><meta charset="utf-8">',
