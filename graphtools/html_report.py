@@ -36,13 +36,13 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 
 _SECTIONED = ("checkpoint", "format", "architecture", "layers", "modules", "unfolded")
 #: The matrices table: header and path into ``LayerReport.to_dict()``; other fields follow as columns.
 _LAYER_COLUMNS = (
-    ("matrix", ("name",)), ("gate", ("gate",)), ("shape", ("shape",)), ("nnz", ("nnz",)),
-    ("density", ("density",)), ("in deg min", ("inputs", "degree_min")), ("in deg max", ("inputs", "degree_max")),
-    ("out deg min", ("outputs", "degree_min")), ("out deg max", ("outputs", "degree_max")),
-    ("isolated in", ("inputs", "isolated")), ("isolated out", ("outputs", "isolated")),
-    ("components", ("components",)), ("σ1", ("sigma1",)), ("σ2", ("sigma2",)), ("gap σ1−σ2", ("spectral_gap",)),
-    ("norm gap", ("normalized_gap",)), ("bound", ("ramanujan_bound",)), ("Δr", ("ramanujan_gap",)),
-    ("Ramanujan", ("is_ramanujan",)), ("Δs", ("delta_s",)), ("biregular", ("biregular",)),
+    ("matrix", ("name",)), ("gate", ("gate",)), ("shape", ("shape",)), ("density", ("density",)),
+    ("σ1", ("sigma1",)), ("σ2", ("sigma2",)), ("bound", ("ramanujan_bound",)), ("Δr", ("ramanujan_gap",)),
+    ("Ramanujan", ("is_ramanujan",)), ("gap σ1−σ2", ("spectral_gap",)), ("norm gap", ("normalized_gap",)),
+    ("Δs", ("delta_s",)), ("nnz", ("nnz",)), ("in deg min", ("inputs", "degree_min")),
+    ("in deg max", ("inputs", "degree_max")), ("out deg min", ("outputs", "degree_min")),
+    ("out deg max", ("outputs", "degree_max")), ("isolated in", ("inputs", "isolated")),
+    ("isolated out", ("outputs", "isolated")), ("components", ("components",)), ("biregular", ("biregular",)),
     ("|W| σ1", ("weighted", "sigma1")), ("|W| σ2", ("weighted", "sigma2")), ("|W| gap", ("weighted", "spectral_gap")),
 )
 _OWN_FIELDS = {path[0] for _, path in _LAYER_COLUMNS} | {"bounds"}

@@ -33,6 +33,7 @@ from graphtools.graphs import BipartiteGraph, bipartite, gate_blocks
 from graphtools.io import load_state
 from graphtools.model import ModelDescription, describe
 from graphtools.plots.common import SMALL_FONT, check_output, save_figure, set_title
+from graphtools.plots.graph import ZERO
 from graphtools.recurrence import mixing_depth, reachability, transitions
 from graphtools.spectral import top_singular_values
 from graphtools.structure import input_degrees, output_degrees
@@ -241,7 +242,6 @@ def checkpoint_layers_figure(reports: Sequence[LayerReport], *, source: str,
                 Line2D([], [], linestyle="none", marker="X", color=FAIL, label="σ2 > bound"),
                 Line2D([], [], linestyle="none", marker="o", markerfacecolor="none", color=UNDEFINED,
                        label="bound undefined")]
-    fig.legend(handles=handles, loc="outside lower center", ncol=len(handles), fontsize=SMALL_FONT, frameon=False)
     ax_d.barh(y, [r.density for r in reports], color="#9467bd", height=0.6)
     ax_d.set_xlim(0, 1.05)
     ax_d.set_xlabel("density nnz / (rows·cols)")
@@ -254,7 +254,9 @@ def checkpoint_layers_figure(reports: Sequence[LayerReport], *, source: str,
     ax_i.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_i.set_xlabel("isolated nodes")
     ax_i.set_title("isolated nodes", fontsize=10)
-    ax_i.legend(loc="lower right", fontsize=SMALL_FONT, frameon=True)
+    handles += [Patch(color=INPUT_COLOUR, label="isolated inputs (empty columns)"),
+                Patch(color=OUTPUT_COLOUR, label="isolated outputs (empty rows)")]
+    fig.legend(handles=handles, loc="outside lower center", ncol=3, fontsize=SMALL_FONT, frameon=False)
     set_title(fig, title or f"Matrices of {os.path.basename(source)}: σ2 and Ramanujan bound, density, "
                             f"isolated nodes")
     return fig
@@ -297,7 +299,8 @@ def checkpoint_spectra_figure(matrices: Sequence[Matrix], *, source: str, k: int
             if value is not None:
                 ax.axhline(value, color=series.colour, linestyle=series.linestyle, linewidth=1.4)
         bound = m.report.ramanujan_bound
-        note = f"σ1 = {values[0]:.3g}, σ2 = {m.report.sigma2:.3g}, bound = " + (
+        sigma2 = 0.0 if m.report.sigma2 <= ZERO * values[0] else m.report.sigma2  # zero up to rounding
+        note = f"σ1 = {values[0]:.3g}, σ2 = {sigma2:.3g}, bound = " + (
             "undefined" if bound is None else f"{bound:.3g} ({verdict})")
         ax.text(0.98, 0.97, note, transform=ax.transAxes, ha="right", va="top", fontsize=SMALL_FONT - 1,
                 bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "none", "pad": 1.5})
