@@ -6,13 +6,15 @@ not blank), ``--dump-dom`` (the document after the inline script ran) and ``--lo
 network isolation key is the page's site, ``file://``; Chromium's own background requests
 (component updates, sign-in) carry other keys and are not the page's doing. Console messages
 (script errors, Content-Security-Policy refusals) go to stderr with ``--enable-logging``.
-A control page with an external image and almost nothing on it shows that each check can
-fail. Skipped, with the reason, only where no Chromium is installed (.ci/run installs the
+The page visited is the report with one test script appended that clicks the σ2 column header
+twice, so the dumped DOM also shows the table sorted by the report's own script. A control page
+with an external image and almost nothing on it shows that each check can fail. Skipped, with the reason, only where no Chromium is installed (.ci/run installs the
 Debian package ``chromium``).
 """
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -27,6 +29,13 @@ from test_plot_checkpoint import small_state
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 WINDOW = (1200, 1400)
+#: Clicks the σ2 header of the matrices table twice (ascending, then descending).
+CLICK_SIGMA2 = """<script>
+var header = Array.prototype.find.call(document.querySelectorAll('table.sortable th'),
+                                       function (th) { return th.textContent === '\u03c32'; });
+header.click(); header.click();
+document.body.setAttribute('data-clicked', header.getAttribute('aria-sort'));
+</script>"""
 
 
 def find_chromium() -> str:
@@ -86,7 +95,9 @@ def test_report_renders_offline_in_chromium(tmp_path):
     np.savez(checkpoint, **small_state())
     report = analyze_checkpoint(checkpoint)
     page = tmp_path / "report.html"
-    page.write_text(render_html(report), encoding="utf-8")
+    text = render_html(report)
+    assert text.rstrip().endswith("</body></html>")
+    page.write_text(text.rstrip()[: -len("</body></html>")] + CLICK_SIGMA2 + "</body></html>\n", encoding="utf-8")
 
     seen = visit(browser, page, tmp_path / "report")
     assert seen.screenshot.shape[:2] == (WINDOW[1], WINDOW[0])
@@ -94,8 +105,10 @@ def test_report_renders_offline_in_chromium(tmp_path):
     assert seen.page_requests == []
     assert seen.console == []  # no script error, no Content-Security-Policy refusal
     assert 'data-sortable="ready"' in seen.dom  # the inline script ran to its end
-    for layer in report.layers:
-        assert layer.name in seen.dom
+    assert 'data-clicked="descending"' in seen.dom
+    rows = re.findall(r'<tr><td class="text">([^<]+)</td><td class="text">-</td>', seen.dom)
+    assert rows == [layer.name for layer in sorted(report.layers, key=lambda layer: -layer.sigma2)]
+    assert rows != [layer.name for layer in report.layers]  # the click changed the order
     assert seen.dom.count("<img") == 3
 
     control = tmp_path / "control.html"  # no CSP, one external image, nearly empty: every check must fire

@@ -67,8 +67,9 @@ def test_is_checkpoint_by_content(tmp_path, checkpoint):
     (tmp_path / "notes.txt").write_text("hello\n")
     with pytest.raises(GraphtoolsError, match="neither a checkpoint .* nor a sweep's results"):
         is_checkpoint(tmp_path / "notes.txt")
-    with pytest.raises(GraphtoolsError, match="no such file"):
-        is_checkpoint(tmp_path / "missing.npz")
+    assert is_checkpoint(tmp_path / "missing.npz") and not is_checkpoint(tmp_path / "missing.jsonl")
+    (tmp_path / "empty.jsonl").write_text("")
+    assert not is_checkpoint(tmp_path / "empty.jsonl")
 
 
 # --------------------------------------------------------------------------- files
@@ -251,6 +252,8 @@ def test_cli_neither_checkpoint_nor_results(tmp_path):
                           "kind 'layers' draws a checkpoint, not a sweep's results")
     assert_one_line_error(run("plot", tmp_path / "results.jsonl", "--kind", "accuracy", "-k", "3",
                               "-o", tmp_path / "f.png"), "-k applies to a checkpoint")
+    assert_one_line_error(run("plot", tmp_path / "missing.npz", "--kind", "layers", "-o", tmp_path / "f.png"),
+                          "missing.npz: no such file")
     (tmp_path / "broken.npz").write_bytes(b"PK\x03\x04 truncated")
     assert_one_line_error(run("plot", tmp_path / "broken.npz", "--kind", "layers", "-o", tmp_path / "f.png"),
                           "broken.npz")

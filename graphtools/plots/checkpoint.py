@@ -98,9 +98,9 @@ class CheckpointPlotResult:
     count: int
 
     def summary(self) -> str:
-        noun = "layer direction" if self.kind == "unfold" else "matrix"
-        plural = {"matrix": "matrices", "layer direction": "layer directions"}[noun]
-        return f"{self.count} {noun if self.count == 1 else plural}"
+        if self.kind == "unfold":
+            return f"{self.count} layer direction{'s' * (self.count != 1)}"
+        return f"{self.count} {'matrix' if self.count == 1 else 'matrices'}"
 
 
 def matrix_label(report: LayerReport) -> str:
@@ -109,29 +109,32 @@ def matrix_label(report: LayerReport) -> str:
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a checkpoint (by its first bytes, or a checkpoint's extension) rather
-    than a sweep's results (a folder or JSON lines).
+    """Whether ``path`` is a checkpoint rather than a sweep's results (a folder or JSON lines).
 
-    A zip (``.npz``), ``.npy`` or safetensors file (8-byte little-endian header length, whose
-    high byte is 0, then ``{``) is a checkpoint; a folder or a file starting with ``{`` is
-    results. Raises GraphtoolsError for a missing path and for a file that is neither.
+    By content first: a zip (``.npz``), ``.npy`` or safetensors file (an 8-byte little-endian
+    header length, whose high byte is 0, then ``{``) is a checkpoint; a file starting with
+    ``{``, or named ``.jsonl``/``.json``, is results. Then by extension: a checkpoint's (or a
+    pickle's, which the checkpoint reader refuses with a hint) is a checkpoint. A missing path
+    is a checkpoint only with a checkpoint's extension (so the right reader says it is missing).
+    Raises GraphtoolsError for an existing file that is neither.
     """
     path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
     if os.path.isdir(path):
         return False
+    if not os.path.exists(path):
+        return extension in _CHECKPOINT_EXTENSIONS
     try:
         with open(path, "rb") as handle:
             head = handle.read(16)
-    except FileNotFoundError:
-        raise GraphtoolsError(f"{path}: no such file") from None
     except OSError as exc:
         raise GraphtoolsError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if head.startswith(_CHECKPOINT_MAGIC) or (len(head) > 8 and head[7] == 0 and head[8:9] == b"{"):
         return True
-    if head.lstrip().startswith(b"{"):
+    if head.lstrip().startswith(b"{") or extension in (".jsonl", ".json"):
         return False
-    if os.path.splitext(path)[1].lower() in _CHECKPOINT_EXTENSIONS:
-        return True  # load_state says what is wrong with it (a pickle, a truncated archive, ...)
+    if extension in _CHECKPOINT_EXTENSIONS:
+        return True  # the checkpoint reader says what is wrong with it (a pickle, a truncated archive, ...)
     raise GraphtoolsError(f"{path}: neither a checkpoint (.npz, .npy, .safetensors) nor a sweep's results "
                           "(results.jsonl or a sweep folder)")
 
