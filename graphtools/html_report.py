@@ -6,8 +6,9 @@ resource, and a Content-Security-Policy ``<meta>`` (``default-src 'none'``) make
 refuse any fetch anyway, so it reads the same offline, as a CI artifact or a pull-request
 attachment. Sections: rule results (``check --html``), architecture, the matrices table
 (one row per matrix or gate block, every field of the JSON report), the figures of
-:mod:`graphtools.plots.checkpoint` (layers with every row; spectra and degrees of whole matrices), the expansion bounds (``--bounds``), the unfolded graph
-(``--unfold T``), and any further field of the JSON report as JSON.
+:mod:`graphtools.plots.checkpoint` (layers with every row; spectra and degrees of whole
+matrices), the expansion bounds (``--bounds``), the unfolded graph (``--unfold T``), and any
+further field of the JSON report as JSON.
 """
 
 from __future__ import annotations
@@ -181,8 +182,8 @@ def _bounds_section(layer_dicts: list[dict]) -> str:
     for d in layer_dicts:
         if isinstance(d.get("bounds"), dict):
             flat = flatten_fields(d["bounds"])
-            rows.append([f'<td class="text">{_e(d.get("name"))}</td>', f'<td class="text">{_e(d.get("gate") or "-")}</td>']
-                        + [_cell(flat.get(n)) for n in names])
+            rows.append([f'<td class="text">{_e(d.get("name"))}</td>',
+                         f'<td class="text">{_e(d.get("gate") or "-")}</td>'] + [_cell(flat.get(n)) for n in names])
     return ("<h2 id=\"bounds\">Expansion bounds</h2>\n<p>Mixing lemma, Cheeger interval, Tanner's vertex expansion "
             "(per fraction α), IMDB and, on small graphs, exact values (docs/measures.md).</p>\n"
             + _table(["matrix", "gate", *names], rows, text_columns=2))

@@ -8,8 +8,9 @@ network isolation key is the page's site, ``file://``; Chromium's own background
 (script errors, Content-Security-Policy refusals) go to stderr with ``--enable-logging``.
 The page visited is the report with one test script appended that clicks the σ2 column header
 twice, so the dumped DOM also shows the table sorted by the report's own script. A control page
-with an external image and almost nothing on it shows that each check can fail. Skipped, with the reason, only where no Chromium is installed (.ci/run installs the
-Debian package ``chromium``).
+with an external image and almost nothing on it shows that each check can fail. Skipped, with
+the reason, only where no Chromium is installed (.ci/run installs the Debian package
+``chromium``).
 """
 
 import json

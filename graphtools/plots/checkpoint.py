@@ -236,6 +236,7 @@ def checkpoint_layers_figure(reports: Sequence[LayerReport], *, source: str,
                      facecolors="none" if verdict == "undefined" else colour)
     ax_s.set_yticks(y, labels, fontsize=SMALL_FONT)
     ax_s.set_ylim(rows - 0.5, -0.5)
+    ax_s.set_xlim(left=0)
     ax_s.set_ylabel("matrix")
     ax_s.set_xlabel("σ2 of 1[W ≠ 0] and bounds")
     ax_s.set_title("σ2 against the Ramanujan bound", fontsize=10)
@@ -348,7 +349,8 @@ def checkpoint_degrees_figure(graphs: Sequence[BipartiteGraph], *, source: str, 
         raise GraphtoolsError("no matrix to plot")
     fig, axes = _grid(len(graphs))
     for ax, graph in zip(axes, graphs):
-        for degrees, colour in ((input_degrees(graph.binary), INPUT_COLOUR), (output_degrees(graph.binary), OUTPUT_COLOUR)):
+        sides = ((input_degrees(graph.binary), INPUT_COLOUR), (output_degrees(graph.binary), OUTPUT_COLOUR))
+        for degrees, colour in sides:
             counts = np.bincount(degrees) if degrees.size else np.zeros(1, dtype=int)
             low = int(np.flatnonzero(counts)[0]) if counts.any() else 0
             edges = np.arange(low, counts.size + 1) - 0.5
