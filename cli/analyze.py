@@ -12,8 +12,9 @@ from graphtools.render import FORMATS, RENDERERS
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table for people, json (the machine contract) or csv.")
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "html")), default="table", show_default=True,
+              help="table for people, json (the machine contract), csv, or html (one self-contained page "
+                   "with figures).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
@@ -31,7 +32,14 @@ def analyze(path, fmt, output, gates, method, bounds, unfold_steps, module, rena
     (.npz, .npy, .safetensors, .onnx, Keras .h5/.keras; PyTorch, Keras or ONNX layouts)."""
     report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps,
                                 rename=rename, threshold=threshold, threshold_rel=threshold_rel, module=module)
-    text = RENDERERS[fmt](report)
+    if fmt == "html":
+        from graphtools.html_report import render_html
+        from graphtools.loading import read_checkpoint
+
+        model = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
+        text = render_html(report, model=model)
+    else:
+        text = RENDERERS[fmt](report)
     if output:
         write_atomic(output, text)
     else:

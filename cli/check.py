@@ -27,9 +27,11 @@ EXIT_FAILED = 3
 @click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="--min-reachability on this recurrent module only (default: every module).")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
+              help="Also write the HTML report of analyze, with the rule results on top.")
 @loading_options
 def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
-          select, config, junit, module, rename, threshold, threshold_rel):
+          select, config, junit, module, html_path, rename, threshold, threshold_rel):
     """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails, 1 on bad
     input (including a pattern that matches no 2-D weight matrix)."""
     rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
@@ -39,6 +41,15 @@ def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min
     report = run_checks(path, rules)
     if junit:
         write_atomic(junit, junit_xml(report))
+    if html_path:
+        from graphtools.analysis import analyze_checkpoint
+        from graphtools.html_report import render_html
+
+        from graphtools.loading import read_checkpoint
+
+        options = dict(rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
+        analysed = analyze_checkpoint(path, **options)
+        write_atomic(html_path, render_html(analysed, checks=report, model=read_checkpoint(path, **options).model))
     click.echo(render_results(report), nl=False)
     if not report.passed:
         raise SystemExit(EXIT_FAILED)

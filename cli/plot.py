@@ -1,4 +1,4 @@
-"""``graphtools plot``: draw one figure of a sweep's results (docs/plots.md)."""
+"""``graphtools plot``: draw one figure of a sweep's results or of one checkpoint (docs/plots.md)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import click
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
 @click.option("--kind", required=True, metavar="KIND",
-              help="accuracy, gap, spectra, degrees or noise (docs/plots.md).")
+              help="results: accuracy, gap, spectra, degrees or noise; checkpoint: layers, spectra, degrees or "
+                   "unfold (docs/plots.md).")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
               help="Figure to write, atomically; the format comes from the extension: .png, .svg or .pdf.")
 @click.option("--model", default=None, metavar="NAME", help="Only this model of the sweep.")
@@ -19,14 +20,19 @@ import click
 @click.option("--measure", "measures", multiple=True, metavar="NAME",
               help="gap: summary measure on x (repeatable; default spectral_gap and ramanujan_gap).")
 @click.option("--layer", default=None, metavar="NAME",
-              help="spectra, degrees: layer name (default: the first recurrent hh weight).")
+              help="spectra, degrees: layer name (default: the first recurrent hh weight); of a checkpoint, "
+                   "layers, spectra, degrees: a glob over weight names (default: every weight).")
 @click.option("--sparsity", type=float, default=None,
               help="spectra, degrees, noise: requested sparsity (default: the largest every method has).")
 @click.option("--seed", type=int, default=None, help="spectra, degrees: seed (default: the smallest).")
-def plot(results, kind, output, model, title, dpi, x, measures, layer, sparsity, seed):
-    """Draw figure KIND of RESULTS (a results.jsonl or a sweep folder) into OUTPUT."""
+@click.option("-k", "k", type=int, default=None, help="checkpoint spectra: singular values per matrix, 1 to 50 "
+              "(default 20).")
+@click.option("--steps", type=int, default=None, metavar="T", help="checkpoint unfold: time steps (default 20).")
+@click.option("--gates", is_flag=True, help="checkpoint layers, spectra, degrees: add one row or panel per gate block.")
+def plot(results, kind, output, model, title, dpi, x, measures, layer, sparsity, seed, k, steps, gates):
+    """Draw figure KIND of RESULTS (a results.jsonl, a sweep folder or a checkpoint) into OUTPUT."""
     from graphtools.plots import plot as draw
 
     result = draw(results, kind, output, model=model, title=title, dpi=dpi, measures=measures, layer=layer,
-                  sparsity=sparsity, seed=seed, x=x)
-    click.echo(f"wrote {result.output} ({result.kind}, {result.runs} run{'s' * (result.runs != 1)})")
+                  sparsity=sparsity, seed=seed, x=x, k=k, steps=steps, gates=gates)
+    click.echo(f"wrote {result.output} ({result.kind}, {result.summary()})")

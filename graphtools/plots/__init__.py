@@ -1,4 +1,4 @@
-"""Figures of a pruning sweep's results (``graphtools plot``; docs/plots.md).
+"""Figures of a pruning sweep's results, or of one checkpoint (``graphtools plot``; docs/plots.md).
 
 One function per figure kind returns a :class:`matplotlib.figure.Figure` built without
 pyplot; :func:`save_figure` writes it atomically; :func:`plot` does both for the command
@@ -13,6 +13,11 @@ from dataclasses import dataclass
 
 from graphtools.errors import GraphtoolsError
 from graphtools.plots.accuracy import AccuracyPoint, accuracy_figure, accuracy_points
+from graphtools.plots.checkpoint import (
+    AVERAGE_DEGREE_BOUND, CHECKPOINT_KINDS, DEFAULT_BOUNDS, BoundSeries, CheckpointPlotResult, Matrix,
+    checkpoint_degrees_figure, checkpoint_graphs, checkpoint_layers_figure, checkpoint_spectra_figure,
+    checkpoint_unfold_figure, is_checkpoint, pair_reports, plot_checkpoint,
+)
 from graphtools.plots.common import FORMATS, check_output, load_records, save_figure, select_model
 from graphtools.plots.correlation import (
     MEASURES, RankCorrelation, SparsityCorrelation, WithinSparsityCorrelation, rank_correlations,
@@ -29,6 +34,9 @@ _OPTIONS = {"x": ("accuracy",), "measures": ("gap",), "layer": ("spectra", "degr
             "sparsity": ("spectra", "degrees", "noise")}
 
 __all__ = [
+    "AVERAGE_DEGREE_BOUND", "BoundSeries", "CHECKPOINT_KINDS", "CheckpointPlotResult", "DEFAULT_BOUNDS", "Matrix",
+    "checkpoint_degrees_figure", "checkpoint_graphs", "checkpoint_layers_figure", "checkpoint_spectra_figure",
+    "checkpoint_unfold_figure", "is_checkpoint", "pair_reports", "plot_checkpoint",
     "AccuracyPoint", "DEFAULT_MEASURES", "FORMATS", "KINDS", "LayerSelection", "MEASURES", "NoisePoint",
     "PlotResult", "RankCorrelation", "SparsityCorrelation", "WithinSparsityCorrelation", "accuracy_figure",
     "accuracy_points", "degrees_figure", "gap_figure", "noise_figure", "noise_points", "plot",
@@ -45,17 +53,37 @@ class PlotResult:
     kind: str
     runs: int
 
+    def summary(self) -> str:
+        return f"{self.runs} run{'s' * (self.runs != 1)}"
+
 
 def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | None = None,
          title: str | None = None, dpi: int = 150, measures=(), layer: str | None = None,
-         sparsity: float | None = None, seed: int | None = None, x: str | None = None) -> PlotResult:
+         sparsity: float | None = None, seed: int | None = None, x: str | None = None, k: int | None = None,
+         steps: int | None = None, gates: bool = False) -> PlotResult | CheckpointPlotResult:
     """Draw figure ``kind`` of a results file, sweep folder or list of records and write it to
     ``output`` (PNG, SVG or PDF by extension) atomically.
 
     The kind, the output's extension and folder, and the options are checked before the
     records are read; options a kind does not use are an error rather than ignored.
+    A checkpoint file (recognised by :func:`is_checkpoint`) instead of results goes to
+    :func:`plot_checkpoint` (kinds ``layers``, ``spectra``, ``degrees``, ``unfold``; options
+    ``layer`` (a glob), ``k``, ``steps``, ``gates``, ``title``, ``dpi``).
     """
+    if isinstance(records_or_path, (str, os.PathLike)) and is_checkpoint(records_or_path):
+        sweep_only = {"--model": model is not None, "--measure": bool(measures), "--sparsity": sparsity is not None,
+                      "--seed": seed is not None, "--x": x is not None}
+        for flag, given in sweep_only.items():
+            if given:
+                raise GraphtoolsError(f"{flag} applies to a sweep's results, not to a checkpoint")
+        return plot_checkpoint(records_or_path, kind, output, layer=layer, k=k, steps=steps, gates=gates,
+                               title=title, dpi=dpi)
+    for flag, given in {"-k": k is not None, "--steps": steps is not None, "--gates": bool(gates)}.items():
+        if given:
+            raise GraphtoolsError(f"{flag} applies to a checkpoint, not to a sweep's results")
     if kind not in KINDS:
+        if kind in CHECKPOINT_KINDS:
+            raise GraphtoolsError(f"kind {kind!r} draws a checkpoint, not a sweep's results (kinds: {', '.join(KINDS)})")
         raise GraphtoolsError(f"unknown kind {kind!r} (kinds: {', '.join(KINDS)})")
     check_output(output)
     given = {"x": x is not None, "measures": bool(measures), "layer": layer is not None, "seed": seed is not None,
