@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from graphtools.cli._options import FINITE, SEED
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
@@ -20,9 +21,9 @@ import click
               help="gap: summary measure on x (repeatable; default spectral_gap and ramanujan_gap).")
 @click.option("--layer", default=None, metavar="NAME",
               help="spectra, degrees: layer name (default: the first recurrent hh weight).")
-@click.option("--sparsity", type=float, default=None,
+@click.option("--sparsity", type=FINITE, default=None,
               help="spectra, degrees, noise: requested sparsity (default: the largest every method has).")
-@click.option("--seed", type=int, default=None, help="spectra, degrees: seed (default: the smallest).")
+@click.option("--seed", type=SEED, default=None, help="spectra, degrees: seed (default: the smallest).")
 def plot(results, kind, output, model, title, dpi, x, measures, layer, sparsity, seed):
     """Draw figure KIND of RESULTS (a results.jsonl or a sweep folder) into OUTPUT."""
     from graphtools.plots import plot as draw

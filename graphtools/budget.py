@@ -125,3 +125,22 @@ def graphml_bytes(nodes: int, edges: int) -> int:
     """Bytes of a graph handed to networkx for GraphML: about 500 per edge and 300 per node
     (networkx's dict-of-dicts plus the XML element tree it builds)."""
     return 500 * edges + 300 * nodes
+
+
+def training_bytes(*, gates: int, features: int, hidden: int, layers: int, classes: int, batch: int,
+                   steps: int, itemsize: int = 4) -> int:
+    """Bytes of a training run of the numpy trainer, before the data it reads.
+
+    Parameters with gradients and two Adam moments (``4 * P`` values, ``P`` the parameter
+    count of a ``gates``-gate cell) plus the backpropagation-through-time buffers: per
+    layer and step, the batch's gate pre-activations, states and their gradients
+    (``batch * steps * layers * hidden * (gates + 6)`` values).
+    """
+    params = 0
+    width = features
+    for _ in range(layers):
+        params += gates * hidden * (width + hidden + 2)
+        width = hidden
+    params += classes * (hidden + 1)
+    activations = batch * steps * layers * hidden * (gates + 6)
+    return itemsize * (4 * params + activations)

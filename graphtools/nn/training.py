@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
+from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 
 
 @dataclass
@@ -82,8 +83,11 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     """
     if optimizer not in OPTIMIZERS:
         raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
+    epochs = check_count(epochs, "epochs", maximum=EPOCHS_MAX)
+    batch_size = check_count(batch_size, "batch size")
+    lr = check_finite(lr, "learning rate", minimum=0, min_open=True)
+    clip = None if clip is None else check_finite(clip, "clip", minimum=0, min_open=True)
+    seed = check_seed(seed)
     if len(x) == 0 or len(x) != len(y):
         raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
     if y.min() < 0 or y.max() >= model.num_classes:
@@ -92,6 +96,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
     if workers is None:  # measured: threads pay off from hidden 128 and batch 64 on, not below
         workers = min(os.cpu_count() or 1, 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
+    meta = {**(meta or {}), "workers": workers}  # results differ in the last bits with the worker count
     with contextlib.ExitStack() as stack:
         pool = None
         if workers > 1:
