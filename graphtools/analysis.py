@@ -261,6 +261,8 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
     top adjacency eigenvalues) and, per layer, its own unfolded graph's eigenvalues plus, per
     direction, the step layer's full report, reachability and mixing depth."""
     whole = unfold(model, steps, gates, layer)
+    budget.check(budget.unfolded_bytes(whole.nodes, whole.edges),
+                 f"measuring the graph unfolded over {steps:,} steps ({whole.nodes:,} nodes, {whole.edges:,} edges)")
     lam = unfolded_top_eigenvalues(whole)
     module = model.modules[0]
     wanted = range(module.num_layers) if layer is None else [layer]

@@ -13,7 +13,6 @@ Floating tensors must be finite; the offending tensor is named otherwise.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 import zipfile

@@ -28,7 +28,7 @@ def check_seed(value, what: str = "seed") -> int:
     7
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value <= SEED_MAX:
-        raise GraphtoolsError(f"{what} must be a whole number from 0 to 2**63 - 1, got {value!r}")
+        raise GraphtoolsError(f"{what} must be a whole number >= 0 (and below 2**63), got {value!r}")
     return int(value)
 
 
