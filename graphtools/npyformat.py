@@ -38,7 +38,7 @@ _TOKEN = re.compile(
         (?P<str>'[^'\\\n]*'|"[^"\\\n]*")
       | (?P<int>[0-9]+)L?
       | (?P<name>True|False)
-      | (?P<punct>[{}():,])
+      | (?P<punct>[{}()\[\]:,])
     )""",
     re.VERBOSE,
 )
