@@ -261,7 +261,7 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
     top adjacency eigenvalues) and, per layer, its own unfolded graph's eigenvalues plus, per
     direction, the step layer's full report, reachability and mixing depth."""
     whole = unfold(model, steps, gates, layer)
-    budget.check(budget.unfolded_bytes(whole.nodes, whole.edges),
+    budget.check(budget.unfolded_bytes(whole.nodes, whole.edges, steps),
                  f"measuring the graph unfolded over {steps:,} steps ({whole.nodes:,} nodes, {whole.edges:,} edges)")
     lam = unfolded_top_eigenvalues(whole)
     module = model.modules[0]

@@ -115,10 +115,13 @@ def graph_bytes(rows: int, cols: int, nnz: int) -> int:
     return 2 * (12 * nnz + 4 * rows) + 16 * rows * cols + 16 * (rows + cols)
 
 
-def unfolded_bytes(nodes: int, edges: int) -> int:
-    """Bytes to measure an unfolded graph: its top eigenvalues keep about 25 float64 vectors
-    over the nodes (``200`` bytes per node) and reachability walks the edges (``8`` per edge)."""
-    return 200 * nodes + 8 * edges
+def unfolded_bytes(nodes: int, edges: int, steps: int) -> int:
+    """Bytes to measure an unfolded graph of ``steps`` time steps: the dense Cholesky block of
+    each step (``8 * n_t**2`` for ``n_t = nodes / (steps + 1)`` nodes per step, ``steps + 1``
+    blocks) behind its top eigenvalues, about 25 float64 vectors over the nodes (``200`` bytes
+    per node) and ``8`` bytes per edge."""
+    per_step = nodes // (steps + 1) + 1
+    return 8 * per_step * per_step * (steps + 1) + 200 * nodes + 8 * edges
 
 
 def export_bytes(nodes: int, edges: int) -> int:

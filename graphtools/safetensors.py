@@ -76,12 +76,14 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUM = r"(?:0|[1-9][0-9]{0,19})"
 _INT_LIST = re.compile(rf"\[[ \t\n\r]*(?:{_NUM}(?:[ \t\n\r]*,[ \t\n\r]*{_NUM}){{0,63}})?[ \t\n\r]*\]")
 _ENTRY_KEYS = ("dtype", "shape", "data_offsets")
-#: An entry as the reference writer spells it (fields in this order), matched in one step; any
-#: other spelling goes through the general field-by-field parse.
-_ENTRY_FAST = re.compile(
+#: A ``"name": {entry}`` pair as the reference writer spells it (fields in this order, a name
+#: without escapes), then the ``,`` or ``}`` after it; matched in one step.
+_PAIR_FAST = re.compile(
+    r'[ \t\n\r]*"([^"\\\x00-\x1f]*)"[ \t\n\r]*:'
     r'[ \t\n\r]*\{[ \t\n\r]*"dtype"[ \t\n\r]*:[ \t\n\r]*"([A-Z0-9_]{1,12})"[ \t\n\r]*,'
     r'[ \t\n\r]*"shape"[ \t\n\r]*:[ \t\n\r]*(\[[ \t\n\r0-9,]{0,1400}\])[ \t\n\r]*,'
     r'[ \t\n\r]*"data_offsets"[ \t\n\r]*:[ \t\n\r]*(\[[ \t\n\r0-9,]{0,50}\])[ \t\n\r]*\}'
+    r'[ \t\n\r]*([,}])'
 )
 
 
@@ -147,21 +149,11 @@ class _Cursor:
             return
 
 
-def _fast_fields(cur: _Cursor) -> dict | None:
-    m = _ENTRY_FAST.match(cur.text, cur.pos)
-    if m is None or not (_INT_LIST.fullmatch(m.group(2)) and _INT_LIST.fullmatch(m.group(3))):
-        return None
-    cur.pos = m.end()
-    return {"dtype": m.group(1),
-            "shape": [int(v) for v in m.group(2)[1:-1].split(",") if v.strip()],
-            "data_offsets": [int(v) for v in m.group(3)[1:-1].split(",") if v.strip()]}
-
-
 def _parse_entry(path: str, cur: _Cursor, name: str) -> TensorEntry:
     if not cur.peek("{"):
         raise _bad(path, f"entry {name!r} is not an object (a JSON {{...}})")
-    fields = _fast_fields(cur) or {}
-    for key in () if fields else cur.members(f"of tensor {name!r}"):
+    fields: dict = {}
+    for key in cur.members(f"of tensor {name!r}"):
         if key == "dtype":
             fields[key] = cur.string(f"as the dtype of tensor {name!r}")
         elif key in ("shape", "data_offsets"):
@@ -171,7 +163,10 @@ def _parse_entry(path: str, cur: _Cursor, name: str) -> TensorEntry:
     missing = [k for k in _ENTRY_KEYS if k not in fields]
     if missing:
         raise _bad(path, f"tensor {name!r} lacks {', '.join(missing)}")
-    dtype, shape, offsets = fields["dtype"], fields["shape"], fields["data_offsets"]
+    return _entry(path, name, fields["dtype"], fields["shape"], fields["data_offsets"])
+
+
+def _entry(path: str, name: str, dtype: str, shape: list[int], offsets: list[int]) -> TensorEntry:
     if dtype in UNDECODABLE:
         raise GraphtoolsError(
             f"{path}: tensor {name!r} has dtype {dtype}, which graphtools cannot decode "
@@ -187,6 +182,10 @@ def _parse_entry(path: str, cur: _Cursor, name: str) -> TensorEntry:
     return TensorEntry(name, dtype, tuple(shape), offsets[0], offsets[1])
 
 
+def _ints(text: str) -> list[int]:
+    return [int(v) for v in text[1:-1].split(",") if v.strip()]
+
+
 def _parse_metadata(cur: _Cursor) -> dict[str, str]:
     out = {}
     for key in cur.members("in __metadata__"):
@@ -200,16 +199,43 @@ def parse_header_text(path: str, text: str) -> tuple[list[TensorEntry], dict[str
     Accepts exactly the safetensors header grammar: one object whose values are
     tensor objects with the fields ``dtype`` (string), ``shape`` and ``data_offsets``
     (lists of non-negative integers) and, once, ``__metadata__`` (strings to strings).
-    Anything else is refused at the first character that cannot belong to it.
+    Anything else is refused at the first character that cannot belong to it.  A
+    pair spelled as the reference writer spells it is taken by one regular
+    expression match; any other spelling goes through the general parse.
     """
     cur = _Cursor(path, text)
     entries: list[TensorEntry] = []
     metadata: dict[str, str] = {}
-    for name in cur.members("at the top of the header"):
-        if name == "__metadata__":
-            metadata = _parse_metadata(cur)
+    seen: set[str] = set()
+    where = "at the top of the header"
+    cur.expect("{", where)
+    done = cur.peek("}")
+    if done:
+        cur.pos += 1
+    while not done:
+        m = _PAIR_FAST.match(text, cur.pos)
+        if m is not None and _INT_LIST.fullmatch(m.group(3)) and _INT_LIST.fullmatch(m.group(4)):
+            name = m.group(1)
+            entry = _entry(path, name, m.group(2), _ints(m.group(3)), _ints(m.group(4)))
+            cur.pos, done = m.end(), m.group(5) == "}"
         else:
-            entries.append(_parse_entry(path, cur, name))
+            name = cur.string(f"as a key {where}")
+            cur.expect(":", f"after key {name!r}")
+            entry = None
+            if name == "__metadata__" and name not in seen:
+                metadata = _parse_metadata(cur)
+            elif name != "__metadata__":
+                entry = _parse_entry(path, cur, name)
+            if cur.peek(","):
+                cur.pos += 1
+            else:
+                cur.expect("}", f"closing the object {where}")
+                done = True
+        if name in seen:
+            raise _bad(path, f"duplicate key {name!r} {where}")
+        seen.add(name)
+        if entry is not None:
+            entries.append(entry)
     cur.skip()
     if cur.pos != len(text):
         raise _bad(path, f"unexpected text after the header object at offset {cur.pos}")
