@@ -286,9 +286,11 @@ def test_max_memory_option_refuses_with_the_estimate(monkeypatch):
 
 
 def test_training_that_cannot_fit_is_refused_before_building(mnist, tmp_path):
-    result = run("--max-memory", "4G", "train", "--hidden", "100000", "--data", mnist, "-o", tmp_path / "m.npz")
-    budget.set_max_memory(None)
-    os.environ.pop(budget.ENV_VAR, None)
+    try:
+        result = run("--max-memory", "4G", "train", "--hidden", "100000", "--data", mnist, "-o", tmp_path / "m.npz")
+    finally:
+        budget.set_max_memory(None)
+        os.environ.pop(budget.ENV_VAR, None)
     assert result.exit_code == 1 and result.output.startswith("error: training a lstm of hidden size 100000")
     assert not (tmp_path / "m.npz").exists()
 
@@ -420,3 +422,23 @@ def test_full_disk_while_appending_a_record_is_a_graphtools_error(tmp_path, monk
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(GraphtoolsError, match="cannot append the record .No space left on device"):
         append_record(tmp_path / "results.jsonl", {"key": "a"})
+
+
+def test_evaluate_refuses_a_nan_noise_level():
+    result = run("evaluate", EXAMPLE, "--data", "x", "--noise-snr", "nan")
+    assert result.exit_code == 2 and "'--noise-snr': must be a finite number" in result.output
+
+
+@pytest.mark.parametrize("line,message", [
+    ("epochs = 1000000000000000000000", "epochs must be at most 100,000"),
+    ("seeds = [0, 9223372036854775808]", "seeds must be a whole number >= 0"),
+    ("lr = nan", "lr must be a positive number"),
+])
+def test_sweep_configs_are_held_to_the_same_bounds(tmp_path, line, message):
+    from graphtools.experiments import load_config, preset_text
+
+    text = preset_text("quick").replace("epochs = 10\n", "").replace("seeds = [0, 1]\n", "")
+    config = tmp_path / "sweep.toml"
+    config.write_text(text.replace("[sweep]\n", f"[sweep]\n{line}\n", 1))
+    with pytest.raises(GraphtoolsError, match=message):
+        load_config(config)
