@@ -283,15 +283,19 @@ def read_header(path: str, handle, file_size: int) -> tuple[list[TensorEntry], d
     return entries, metadata, 8 + n
 
 
-def _read_tensor(handle, data_start: int, e: TensorEntry) -> np.ndarray:
+def _read_tensor(path: str, handle, data_start: int, e: TensorEntry) -> np.ndarray:
+    """One tensor, read straight into its array; BF16 is widened in place of a second temporary."""
     np_dtype, _ = DTYPES[e.dtype]
     arr = np.empty(math.prod(e.shape), dtype=np_dtype)
     handle.seek(data_start + e.begin)
     got = handle.readinto(arr.view(np.uint8)) if arr.size else 0
     if got != e.end - e.begin:
-        raise GraphtoolsError(f"tensor {e.name!r} is truncated")
+        raise GraphtoolsError(f"{path}: tensor {e.name!r} is truncated")
     if e.dtype == "BF16":
-        arr = (arr.astype(np.uint32) << 16).view(np.float32)
+        wide = arr.astype(np.uint32)
+        del arr
+        wide <<= 16
+        arr = wide.view(np.float32)
     elif e.dtype == "BOOL":
         arr = arr != 0
     return arr.reshape(e.shape)
@@ -306,7 +310,7 @@ def load_safetensors(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
     with open(path, "rb") as handle:
         entries, metadata, data_start = read_header(path, handle, size)
         budget.check(sum((e.end - e.begin) * (2 if e.dtype == "BF16" else 1) for e in entries), f"loading {path}")
-        tensors = {e.name: _read_tensor(handle, data_start, e) for e in entries}
+        tensors = {e.name: _read_tensor(path, handle, data_start, e) for e in entries}
     return tensors, dict(metadata)
 
 
