@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from graphtools import __version__
+from graphtools import __version__, budget
 from graphtools.errors import GraphtoolsError
 
 
@@ -51,8 +51,23 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
+def _max_memory(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        nbytes = budget.parse_size(value)
+    except GraphtoolsError as exc:
+        raise click.BadParameter(str(exc)) from None
+    budget.set_max_memory(nbytes)
+    os.environ[budget.ENV_VAR] = str(nbytes)  # sweep workers in other processes keep the limit
+    return nbytes
+
+
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="graphtools")
+@click.option("--max-memory", metavar="SIZE", callback=_max_memory, expose_value=False, is_eager=True,
+              help="Refuse work whose memory estimate exceeds SIZE (e.g. 4G, 512M, 2GiB) "
+                   "[default: $GRAPHTOOLS_MAX_MEMORY, else half of this machine's RAM].")
 def main():
     """Expander analysis of recurrent neural network layers."""
 

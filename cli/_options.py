@@ -1,8 +1,49 @@
-"""Options shared by the commands that read a checkpoint: --rename, --threshold, --threshold-rel."""
+"""Options and click types shared by the commands.
+
+``loading_options`` adds --rename, --threshold and --threshold-rel to the commands that read a
+checkpoint.  ``FINITE`` (any finite float), :func:`finite_range` (a finite float within bounds),
+``SEED`` (0 .. 2**63 - 1) and ``EPOCHS``, over :mod:`graphtools.validate`: NaN, Inf and
+out-of-range values are refused by click with the option's name, before any work starts.
+"""
 
 from __future__ import annotations
 
 import click
+
+from graphtools.errors import GraphtoolsError
+from graphtools.validate import EPOCHS_MAX, SEED_MAX, check_finite
+
+
+class FiniteFloat(click.ParamType):
+    """A float that must be finite (and within the bounds given)."""
+
+    name = "float"
+
+    def __init__(self, minimum: float | None = None, maximum: float | None = None, min_open: bool = False):
+        self.minimum, self.maximum, self.min_open = minimum, maximum, min_open
+
+    def convert(self, value, param, ctx):
+        try:
+            number = value if isinstance(value, float) else float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        try:
+            return check_finite(number, "the value", minimum=self.minimum, maximum=self.maximum,
+                                min_open=self.min_open)
+        except GraphtoolsError as exc:
+            self.fail(str(exc).replace("the value ", ""), param, ctx)
+
+
+FINITE = FiniteFloat()
+
+
+def finite_range(minimum: float | None = None, maximum: float | None = None, *, min_open: bool = False):
+    """A :class:`FiniteFloat` with bounds (``min_open``: the minimum itself is excluded)."""
+    return FiniteFloat(minimum, maximum, min_open)
+
+
+SEED = click.IntRange(0, SEED_MAX)
+EPOCHS = click.IntRange(1, EPOCHS_MAX)
 
 
 def loading_options(function):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from graphtools.atomic import write_atomic
-from graphtools.cli._options import loading_options
+from graphtools.cli._options import FINITE, loading_options
 from graphtools.checks import Rules, junit_xml, load_rules, render_results, run_checks
 
 EXIT_FAILED = 3
@@ -15,10 +15,10 @@ EXIT_FAILED = 3
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--require-ramanujan", "require", multiple=True, metavar="GLOB",
               help="Weights whose names match GLOB must be Ramanujan (repeatable).")
-@click.option("--min-spectral-gap", type=float, metavar="X", help="Every selected weight: sigma1 - sigma2 >= X.")
-@click.option("--min-normalized-gap", type=float, metavar="X", help="Every selected weight: 1 - sigma2(N) >= X.")
+@click.option("--min-spectral-gap", type=FINITE, metavar="X", help="Every selected weight: sigma1 - sigma2 >= X.")
+@click.option("--min-normalized-gap", type=FINITE, metavar="X", help="Every selected weight: 1 - sigma2(N) >= X.")
 @click.option("--max-isolated", type=int, metavar="N", help="Every selected weight: at most N isolated nodes.")
-@click.option("--min-reachability", type=float, metavar="X",
+@click.option("--min-reachability", type=FINITE, metavar="X",
               help="Every recurrent layer: reachability over --steps T is at least X.")
 @click.option("--steps", type=int, metavar="T", help="Time steps for --min-reachability.")
 @click.option("--select", multiple=True, metavar="GLOB", help="Weights the numeric rules apply to (default all).")

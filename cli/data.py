@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from graphtools.cli._options import SEED
 from graphtools.data.synth import DEFAULT_WORDS, synthesize_speech_commands
 
 
@@ -18,7 +19,7 @@ def data():
               help="Comma-separated words, one class folder each.")
 @click.option("--per-word", type=click.IntRange(min=1), default=50, show_default=True, metavar="N",
               help="Clips per word.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, metavar="S",
+@click.option("--seed", type=SEED, default=0, show_default=True, metavar="S",
               help="Seed for voices, pitch, speed, amplitude, placement, noise and the split.")
 def synth_speech(out, words, per_word, seed):
     """Write a Speech-Commands-layout dataset into OUT (new or empty) by calling espeak-ng:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from graphtools.cli._options import FINITE, SEED
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
@@ -22,9 +23,9 @@ import click
 @click.option("--layer", default=None, metavar="NAME",
               help="spectra, degrees: layer name (default: the first recurrent hh weight); of a checkpoint, "
                    "layers, spectra, degrees: a glob over weight names (default: every weight).")
-@click.option("--sparsity", type=float, default=None,
+@click.option("--sparsity", type=FINITE, default=None,
               help="spectra, degrees, noise: requested sparsity (default: the largest every method has).")
-@click.option("--seed", type=int, default=None, help="spectra, degrees: seed (default: the smallest).")
+@click.option("--seed", type=SEED, default=None, help="spectra, degrees: seed (default: the smallest).")
 @click.option("-k", "k", type=int, default=None, help="checkpoint spectra: singular values per matrix, 1 to 50 "
               "(default 20).")
 @click.option("--steps", type=int, default=None, metavar="T", help="checkpoint unfold: time steps (default 20).")

@@ -6,7 +6,7 @@ import json
 
 import click
 
-from graphtools.cli._options import loading_options
+from graphtools.cli._options import FINITE, SEED, loading_options
 from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 
 
@@ -16,7 +16,7 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
               help="Checkpoint to write (.npz or .safetensors), atomically: pruned weights plus <weight>_mask.")
 @click.option("--method", type=click.Choice(METHODS), required=True,
               help="magnitude, random, biregular, array-code or ramanujan-guard (docs/pruning.md).")
-@click.option("--sparsity", type=float, required=True, help="Fraction of each matrix's weights to prune, in [0, 1).")
+@click.option("--sparsity", type=FINITE, required=True, help="Fraction of each matrix's weights to prune, in [0, 1).")
 @click.option("--scope", type=click.Choice(SCOPES), default="layer", show_default=True,
               help="Sparsity per matrix, or one ranking across the selected matrices (magnitude, random, "
                    "ramanujan-guard).")
@@ -25,7 +25,7 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
                    "recurrent weight_ih/weight_hh/weight_hr).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not prune weights matching GLOB (repeatable).")
 @click.option("--per-gate", is_flag=True, help="Apply the method to each gate block (LSTM i,f,g,o; GRU r,z,n).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of random and biregular masks.")
+@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of random and biregular masks.")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of ramanujan-guard.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="How to print the before/after report.")

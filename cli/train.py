@@ -11,6 +11,7 @@ import click
 from graphtools.data.load import DATASETS
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
 from graphtools.cli._format import duration
+from graphtools.cli._options import EPOCHS, FINITE, SEED, finite_range
 
 
 class _Bar:
@@ -37,13 +38,13 @@ class _Bar:
 @click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--epochs", type=EPOCHS, default=10, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option("--lr", type=finite_range(0, min_open=True), default=1e-3, show_default=True)
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--clip", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+@click.option("--clip", type=finite_range(0, min_open=True), default=1.0, show_default=True,
               help="Clip the global gradient norm to this.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
 @click.option("--mask", type=click.Path(path_type=str), default=None,
               help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
@@ -78,7 +79,7 @@ def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
 @click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None)
-@click.option("--noise-snr", type=float, default=None, metavar="DB",
+@click.option("--noise-snr", type=FINITE, default=None, metavar="DB",
               help="Mix background noise at this SNR (speech-commands).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def evaluate(checkpoint, dataset, data, split, limit, noise_snr, fmt):

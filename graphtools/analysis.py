@@ -14,6 +14,7 @@ import numpy as np
 
 import scipy.sparse as sp
 
+from graphtools import budget
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import BipartiteGraph, bipartite, gate_blocks, gate_union
 from graphtools.loading import dense_note, read_checkpoint, select_modules
@@ -224,6 +225,49 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
     )
 
 
+def empty_report(shape: tuple[int, int], name: str = "", gate: str | None = None,
+                 bounds: bool = False) -> LayerReport:
+    """The report of a weight with no entries (a zero dimension), in O(1) time and memory.
+
+    The graph has ``out + in`` nodes, all isolated, and no edges: the same numbers
+    :func:`analyze_graph` gives (``components`` counts the isolated nodes; every
+    spectral quantity is 0 or undefined), without building per-node arrays, so an
+    80-byte file declaring shape ``(0, 10**9)`` costs nothing.
+    """
+    n_out, n_in = (int(s) for s in shape)
+    if n_out * n_in:
+        raise GraphtoolsError(f"{name}: empty_report needs a zero dimension, got shape {shape}")
+    extra = None
+    if bounds:
+        from graphtools.expansion import MAX_ENUMERATED_NODES, expansion_bounds
+
+        # An edgeless graph's bounds depend on its shape only through which exact values are
+        # enumerated (n_L + n_R <= 20, n_L <= 16): a stand-in with each side capped at 21 nodes
+        # takes the same branches and gives the same values.
+        cap = MAX_ENUMERATED_NODES + 1
+        extra = expansion_bounds(sp.csr_matrix((min(n_out, cap), min(n_in, cap))), 0.0, None).to_dict()
+    return LayerReport(
+        name=name, gate=gate, shape=(n_out, n_in), nnz=0, density=0.0,
+        inputs=DegreeStats(0, 0.0, 0, n_in), outputs=DegreeStats(0, 0.0, 0, n_out), components=n_out + n_in,
+        sigma1=0.0, sigma2=0.0, spectral_gap=0.0, normalized_gap=None, ramanujan_bound=None,
+        ramanujan_gap=None, is_ramanujan=None, delta_s=None, biregular=None,
+        weighted=WeightedSpectrum(0.0, 0.0, 0.0), bounds=extra,
+    )
+
+
+def analyze_weight(matrix, name: str = "", gate: str | None = None, method: str = "auto",
+                   bounds: bool = False) -> LayerReport:
+    """:func:`analyze_graph` of the bipartite graph of ``matrix`` after checking its cost against the
+    memory budget (:func:`graphtools.budget.graph_bytes`); a matrix with a zero dimension goes to
+    :func:`empty_report`."""
+    rows, cols = matrix.shape
+    if rows * cols == 0:
+        return empty_report((rows, cols), name, gate, bounds)
+    nnz = matrix.nnz if sp.issparse(matrix) else rows * cols
+    budget.check(budget.graph_bytes(rows, cols, nnz), f"measuring {name} ({rows} x {cols})")
+    return analyze_graph(bipartite(matrix, name, gate), method, bounds)
+
+
 def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
     """The biadjacency of one unfolded step, ``(x_t u h_{t-1}) -> h_t``: ``[U_ih | U_hh]`` with
     ``U`` the gate union (``union``), or ``[|W_ih| | |W_hh|]`` into gate nodes (``per-gate``)."""
@@ -239,6 +283,8 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
     whole graph (nodes, edges, top adjacency eigenvalues) and, per layer, its own unfolded graph's
     eigenvalues plus, per direction, the step layer's full report, reachability and mixing depth."""
     whole = unfold(model, steps, gates, layer, module)
+    budget.check(budget.unfolded_bytes(whole.nodes, whole.edges, steps),
+                 f"measuring the graph unfolded over {steps:,} steps ({whole.nodes:,} nodes, {whole.edges:,} edges)")
     lam = unfolded_top_eigenvalues(whole)
     index, module = module, model.modules[module]
     wanted = range(module.num_layers) if layer is None else [layer]
@@ -278,10 +324,10 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
 def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
     """The report of one weight (and of its gate blocks with ``gates``); its matrix lives only here."""
     matrix = np.asarray(weight.matrix, dtype=np.float64)
-    rows = [analyze_graph(bipartite(matrix, weight.name), method, bounds)]
+    rows = [analyze_weight(matrix, weight.name, method=method, bounds=bounds)]
     if gates and weight.gates:
         for gate, block in gate_blocks(matrix, weight.gates):
-            rows.append(analyze_graph(bipartite(block, weight.name, gate), method, bounds))
+            rows.append(analyze_weight(block, weight.name, gate, method, bounds))
     return rows
 
 

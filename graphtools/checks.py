@@ -26,13 +26,13 @@ import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field, fields, replace
 
-from graphtools.analysis import LayerReport, analyze_graph
+from graphtools.analysis import LayerReport, analyze_weight
 from graphtools.errors import GraphtoolsError
-from graphtools.graphs import bipartite
 from graphtools.loading import check_options, dense_note, read_checkpoint, select_modules
 from graphtools.model import ModelDescription
 from graphtools.recurrence import reachability, transitions
 from graphtools.tomlfile import read_toml
+from graphtools.validate import check_finite
 
 
 
@@ -104,6 +104,8 @@ def _validated(rules: Rules) -> Rules:
         kind = int if integer else _NUMBER
         if isinstance(value, bool) or not isinstance(value, kind):
             raise GraphtoolsError(f"{name} must be a {'whole number' if integer else 'number'}, not {value!r}")
+        if not integer:
+            check_finite(value, name)
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise GraphtoolsError(f"{name} must be {span}, not {value}")
@@ -196,7 +198,7 @@ def check_model(model: ModelDescription, rules: Rules, source: str, *, notes=())
 
     def measured(weight) -> LayerReport:
         if weight.name not in reports:
-            reports[weight.name] = analyze_graph(bipartite(weight.matrix, weight.name))
+            reports[weight.name] = analyze_weight(weight.matrix, weight.name)
         return reports[weight.name]
 
     report = CheckReport(source)

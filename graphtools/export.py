@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import TextIO
 from xml.sax.saxutils import quoteattr
 
+from graphtools import budget
 from graphtools.unfolding import UnfoldedGraph
 
 EXPORT_FORMATS = ("graphml", "edgelist")
@@ -26,8 +27,14 @@ def _edges(graph: UnfoldedGraph, names: list[str]):
             yield names[s], names[t], w
 
 
+def _check_budget(graph: UnfoldedGraph) -> None:
+    budget.check(budget.export_bytes(graph.nodes, graph.edges),
+                 f"writing the unfolded graph ({graph.nodes:,} nodes, {graph.edges:,} edges)")
+
+
 def write_edgelist(graph: UnfoldedGraph, handle: TextIO) -> None:
     """One line per edge: ``source target weight`` (weights in full precision)."""
+    _check_budget(graph)
     names = graph.node_names()
     for s, t, w in _edges(graph, names):
         handle.write(f"{s} {t} {w!r}\n")
@@ -35,6 +42,7 @@ def write_edgelist(graph: UnfoldedGraph, handle: TextIO) -> None:
 
 def write_graphml(graph: UnfoldedGraph, handle: TextIO) -> None:
     """GraphML 1.0, ``edgedefault="directed"``, node keys ``block``/``t``/``j``, edge key ``weight``."""
+    _check_budget(graph)
     handle.write(
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<graphml xmlns="http://graphml.graphdrawing.org/xmlns" '

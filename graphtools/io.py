@@ -16,7 +16,6 @@ Floating tensors must be finite; the offending tensor is named otherwise.
 
 from __future__ import annotations
 
-import math
 import os
 import struct
 import zipfile
@@ -25,7 +24,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphtools import budget
 from graphtools.errors import GraphtoolsError
+from graphtools.npyformat import NpyHeader, NpyHeaderError, read_header, shape_problem
 from graphtools.safetensors import load_safetensors
 
 #: Key under which graphtools' own checkpoints keep a JSON string of metadata.
@@ -75,15 +76,6 @@ def _sniff(path: str) -> str:
     )
 
 
-def _read_npy_header(handle) -> tuple[tuple[int, ...], bool, np.dtype]:
-    version = np.lib.format.read_magic(handle)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(handle)
-    if version == (2, 0):
-        return np.lib.format.read_array_header_2_0(handle)
-    return np.lib.format._read_array_header(handle, version)  # version 3.0: utf-8 field names
-
-
 def _check_dtype(path: str, key: str, dtype: np.dtype) -> None:
     if dtype.hasobject:
         raise GraphtoolsError(
@@ -95,55 +87,104 @@ def _check_dtype(path: str, key: str, dtype: np.dtype) -> None:
         raise GraphtoolsError(f"{path}: array {key!r} has non-numeric dtype {dtype}")
 
 
-def _read_npy_stream(path: str, key: str, handle, available: int) -> np.ndarray:
-    """Read one .npy stream whose data part must be exactly ``available`` bytes after the header."""
-    shape, fortran, dtype = _read_npy_header(handle)
-    _check_dtype(path, key, dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    header_len = handle.tell()
-    if nbytes != available - header_len:
+#: Bytes read (and checked for NaN/Inf) at a time, so no temporary is larger than this.
+_CHUNK = 1 << 24
+
+
+def _npy_header(path: str, key: str, handle, available: int) -> NpyHeader:
+    """The checked header of one .npy stream whose data part must be exactly what ``available`` leaves."""
+    try:
+        header = read_header(handle)
+    except NpyHeaderError as exc:
+        raise GraphtoolsError(f"{path}: array {key!r} has an invalid .npy header: {exc}") from None
+    _check_dtype(path, key, header.dtype)
+    problem = shape_problem(header.shape, header.dtype.itemsize)
+    if problem:
+        raise GraphtoolsError(f"{path}: array {key!r} has an impossible shape: {problem}")
+    if header.nbytes != available - header.offset:
         raise GraphtoolsError(
-            f"{path}: array {key!r} is truncated or corrupt: its header claims {nbytes} bytes "
-            f"of data but the file holds {available - header_len}"
+            f"{path}: array {key!r} is truncated or corrupt: its header claims {header.nbytes} bytes "
+            f"of data but the file holds {available - header.offset}"
         )
-    data = bytearray(handle.read(nbytes))
-    if len(data) != nbytes:
-        raise GraphtoolsError(f"{path}: array {key!r} is truncated")
-    arr = np.frombuffer(data, dtype=dtype)
-    return arr.reshape(shape, order="F" if fortran else "C")
+    return header
+
+
+def _read_npy_data(path: str, key: str, handle, header: NpyHeader) -> np.ndarray:
+    """Read the data after ``header`` straight into one new array, chunk by chunk (no second copy)."""
+    flat = np.empty(header.nbytes // header.dtype.itemsize, dtype=header.dtype)
+    raw = memoryview(flat.view(np.uint8))
+    done = 0
+    while done < header.nbytes:
+        got = handle.readinto(raw[done:done + _CHUNK])
+        if not got:
+            raise GraphtoolsError(f"{path}: array {key!r} is truncated ({done} of {header.nbytes} bytes)")
+        done += got
+    _check_finite(path, key, flat)
+    return flat.reshape(header.shape, order="F" if header.fortran_order else "C")
+
+
+def _check_finite(path: str, key: str, flat: np.ndarray) -> None:
+    """Refuse NaN/Inf in a floating array, testing :data:`_CHUNK` bytes at a time."""
+    if flat.dtype.kind != "f":
+        return
+    step = max(1, _CHUNK // flat.dtype.itemsize)
+    if flat.size <= step:
+        if np.isfinite(flat).all():
+            return
+        step = flat.size
+    bad = sum(int(np.count_nonzero(~np.isfinite(flat[i:i + step]))) for i in range(0, flat.size, step))
+    if bad:
+        raise GraphtoolsError(f"{path}: tensor {key!r} contains NaN or Inf ({bad} of {flat.size} entries)")
+
+
+def _npz_members(path: str, archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
+    """The archive's members after the checks that need no decompression (linear in their number)."""
+    infos = archive.infolist()
+    seen: set[str] = set()
+    for info in infos:
+        if info.filename.endswith("data.pkl"):
+            raise GraphtoolsError(
+                f"{path}: this is a PyTorch pickle checkpoint (or TorchScript); graphtools never unpickles. "
+                f"{TORCH_CONVERSION}")
+        if info.filename in seen:
+            raise GraphtoolsError(
+                f"{path}: array {info.filename.removesuffix('.npy')!r} appears more than once in the archive"
+            )
+        seen.add(info.filename)
+    for info in infos:
+        if info.flag_bits & 0x1:
+            raise GraphtoolsError(f"{path}: archive member {info.filename!r} is encrypted")
+        if not info.filename.endswith(".npy"):
+            raise GraphtoolsError(f"{path}: archive member {info.filename!r} is not a .npy array")
+        key = info.filename[: -len(".npy")]
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise GraphtoolsError(f"{path}: array {key!r} uses an unsupported zip compression")
+        if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
+            raise GraphtoolsError(
+                f"{path}: array {key!r} claims {info.file_size} bytes, more than its "
+                f"{info.compress_size} compressed bytes can hold"
+            )
+    return infos
 
 
 def _load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """The members' sizes after decompression (from the central directory, checked against each
+    member's .npy header) are held against the memory budget before the first array is
+    decompressed; then each array is read once, in place."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise GraphtoolsError(f"{path}: not a valid .npz (zip) archive") from None
+    except NotImplementedError as exc:  # "zip file version 9.9": a "version needed to extract" above 6.3
+        raise GraphtoolsError(f"{path}: unsupported .npz (zip) archive: {exc} is needed to extract it") from None
     tensors: dict[str, np.ndarray] = {}
     with archive:
-        infos = archive.infolist()
-        if any(i.filename.endswith("data.pkl") for i in infos):
-            raise GraphtoolsError(
-                f"{path}: this is a PyTorch pickle checkpoint (or TorchScript); graphtools never unpickles. "
-                f"{TORCH_CONVERSION}")
-        names = [i.filename for i in infos]
-        if len(set(names)) != len(names):
-            duplicate = next(n for n in names if names.count(n) > 1).removesuffix(".npy")
-            raise GraphtoolsError(f"{path}: array {duplicate!r} appears more than once in the archive")
+        infos = _npz_members(path, archive)
+        budget.check(sum(i.file_size for i in infos), f"loading {path}")
         for info in infos:
-            if info.flag_bits & 0x1:
-                raise GraphtoolsError(f"{path}: archive member {info.filename!r} is encrypted")
-            if not info.filename.endswith(".npy"):
-                raise GraphtoolsError(f"{path}: archive member {info.filename!r} is not a .npy array")
             key = info.filename[: -len(".npy")]
-            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-                raise GraphtoolsError(f"{path}: array {key!r} uses an unsupported zip compression")
-            if info.file_size > _MAX_DEFLATE_RATIO * info.compress_size + 1024:
-                raise GraphtoolsError(
-                    f"{path}: array {key!r} claims {info.file_size} bytes, more than its "
-                    f"{info.compress_size} compressed bytes can hold"
-                )
             with archive.open(info) as handle:
-                tensors[key] = _read_npy_stream(path, key, handle, info.file_size)
+                tensors[key] = _read_npy_data(path, key, handle, _npy_header(path, key, handle, info.file_size))
     metadata = {}
     if META_KEY in tensors:
         metadata[META_KEY] = str(tensors.pop(META_KEY))
@@ -153,16 +194,9 @@ def _load_npz(path: str) -> tuple[dict[str, np.ndarray], dict[str, str]]:
 def _load_npy(path: str) -> dict[str, np.ndarray]:
     key = os.path.splitext(os.path.basename(path))[0]
     with open(path, "rb") as handle:
-        return {key: _read_npy_stream(path, key, handle, os.path.getsize(path))}
-
-
-def _check_finite(path: str, tensors: dict[str, np.ndarray]) -> None:
-    for key, arr in tensors.items():
-        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-            bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
-            raise GraphtoolsError(
-                f"{path}: tensor {key!r} contains NaN or Inf ({bad} of {arr.size} entries)"
-            )
+        header = _npy_header(path, key, handle, os.path.getsize(path))
+        budget.check(header.nbytes, f"loading {path}")
+        return {key: _read_npy_data(path, key, handle, header)}
 
 
 def load_state(path: str | os.PathLike) -> Checkpoint:
@@ -195,9 +229,11 @@ def load_state(path: str | os.PathLike) -> Checkpoint:
             tensors, metadata = load_safetensors(path)
     except GraphtoolsError:
         raise
-    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, struct.error, ValueError, NotImplementedError) as exc:
         raise GraphtoolsError(f"{path}: corrupt {os.path.splitext(path)[1] or 'checkpoint'} file ({exc})") from None
     except OSError as exc:
         raise GraphtoolsError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    _check_finite(path, tensors)
+    if fmt == "safetensors":
+        for key, arr in tensors.items():
+            _check_finite(path, key, arr.reshape(-1))
     return Checkpoint(path=path, format=fmt, tensors=tensors, metadata=metadata)

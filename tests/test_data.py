@@ -554,13 +554,13 @@ def test_bad_speech_commands_arguments(speech_root, tmp_path):
     (dict(name="imagenet"), r"unknown dataset 'imagenet' \(expected one of seq-mnist, pixel-mnist, seq-cifar10, "
                             r"speech-commands\)"),
     (dict(permute_seed=3), r"permute_seed applies only to pixel-mnist, not seq-mnist"),
-    (dict(name="pixel-mnist", permute_seed=-1), r"permute_seed must be a non-negative integer"),
+    (dict(name="pixel-mnist", permute_seed=-1), r"permute_seed must be a whole number >= 0"),
     (dict(noise_snr=10.0), r"noise_snr applies only to speech-commands"),
     (dict(words=["yes"]), r"words applies only to speech-commands"),
     (dict(limit=-1), r"limit must be a non-negative integer, got -1"),
     (dict(limit=2.5), r"limit must be a non-negative integer, got 2.5"),
     (dict(name="speech-commands", noise_snr=float("nan")), r"noise_snr must be a finite number of dB"),
-    (dict(name="speech-commands", noise_snr=1.0, noise_seed=-2), r"noise_seed must be a non-negative integer"),
+    (dict(name="speech-commands", noise_snr=1.0, noise_seed=-2), r"noise_seed must be a whole number >= 0"),
 ])
 def test_bad_arguments(mnist_npz, kwargs, message):
     kwargs = {"name": "seq-mnist", **kwargs}

@@ -15,7 +15,10 @@ Sources (``path``, or a directory holding one of these folders):
   uint8 (same channel-major layout) and ``labels`` (N ints); keys may be bytes
   (the original Python 2 pickles) or str.  Read by
   :func:`graphtools.data.safe_pickle.safe_load`, which refuses any pickle that
-  calls anything but numpy's array constructors.
+  calls anything but numpy's array constructors, admits only uint8 and int64
+  arrays, and only arrays whose bytes are in the file (a declared shape must
+  match the data present).  A batch holds at most :data:`BATCH_MAX` images,
+  as the documented batches do (10,000 each).
 
 All five training batches must be present.  Classes: airplane, automobile,
 bird, cat, deer, dog, frog, horse, ship, truck.  No validation split.
@@ -35,6 +38,8 @@ CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "hors
 SIDE = 32
 PIXELS = 3 * SIDE * SIDE
 RECORD = 1 + PIXELS
+#: Images per batch file of the CIFAR-10 distribution.
+BATCH_MAX = 10_000
 
 BATCHES = {
     "train": [f"data_batch_{i}" for i in range(1, 6)],
@@ -71,7 +76,7 @@ def _get(batch: dict, key: str):
 
 def read_py_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 3072) uint8 and labels (N,) int64 of one pickled batch, loaded safely."""
-    batch = safe_load(path, _read_file(path))
+    batch = safe_load(path, _read_file(path), dtypes=("uint8", "int64"))
     if not isinstance(batch, dict):
         raise GraphtoolsError(f"{path}: expected a pickled dict with 'data' and 'labels', got {type(batch).__name__}")
     data, labels = _get(batch, "data"), _get(batch, "labels")
@@ -81,7 +86,11 @@ def read_py_batch(path: str) -> tuple[np.ndarray, np.ndarray]:
         shape = "x".join(map(str, data.shape)) if isinstance(data, np.ndarray) else type(data).__name__
         dtype = data.dtype if isinstance(data, np.ndarray) else ""
         raise GraphtoolsError(f"{path}: 'data' must be a uint8 array (N, 3072), got {dtype} {shape}".replace("  ", " "))
+    if not 1 <= len(data) <= BATCH_MAX:
+        raise GraphtoolsError(f"{path}: a CIFAR-10 batch holds 1 to {BATCH_MAX} images, this one {len(data)}")
     if isinstance(labels, np.ndarray):
+        if labels.ndim != 1:
+            raise GraphtoolsError(f"{path}: 'labels' must be one-dimensional, got shape {labels.shape}")
         labels = labels.tolist()
     if not isinstance(labels, (list, tuple)) or not all(isinstance(v, int) and not isinstance(v, bool) for v in labels):
         raise GraphtoolsError(f"{path}: 'labels' must be a list of integers")

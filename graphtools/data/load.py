@@ -12,6 +12,7 @@ from graphtools.data.dataset import Dataset, check_limit
 from graphtools.data.mnist import load_mnist
 from graphtools.data.speech import load_speech_commands
 from graphtools.errors import GraphtoolsError
+from graphtools.validate import check_seed
 
 #: Dataset name -> (T, F) of its examples (speech-commands: for 1 s clips at 16 kHz).
 SHAPES = {
@@ -21,10 +22,6 @@ SHAPES = {
     "speech-commands": (98, 13),
 }
 DATASETS = tuple(SHAPES)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit: int | None = None,
@@ -52,8 +49,7 @@ def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit
     if permute_seed is not None:
         if name != "pixel-mnist":
             raise GraphtoolsError(f"permute_seed applies only to pixel-mnist, not {name}")
-        if not _is_int(permute_seed) or permute_seed < 0:
-            raise GraphtoolsError(f"permute_seed must be a non-negative integer, got {permute_seed!r}")
+        check_seed(permute_seed, "permute_seed")
     if name != "speech-commands":
         if noise_snr is not None:
             raise GraphtoolsError(f"noise_snr applies only to speech-commands, not {name}")
@@ -65,8 +61,7 @@ def load_dataset(name: str, path: str | os.PathLike, split: str = "train", limit
         if isinstance(noise_snr, bool) or not isinstance(noise_snr, (int, float, np.number)) \
                 or not math.isfinite(noise_snr):
             raise GraphtoolsError(f"noise_snr must be a finite number of dB, got {noise_snr!r}")
-    if not _is_int(noise_seed) or noise_seed < 0:
-        raise GraphtoolsError(f"noise_seed must be a non-negative integer, got {noise_seed!r}")
+    check_seed(noise_seed, "noise_seed")
 
     if name in ("seq-mnist", "pixel-mnist"):
         return load_mnist(name, path, split, limit, permute_seed)

@@ -50,6 +50,7 @@ from graphtools.atomic import atomic_open, write_atomic
 from graphtools.data.noise import brown_noise, pink_noise, white_noise
 from graphtools.data.speech import LISTS, NOISE_DIR, SYNTHETIC_MARKER
 from graphtools.errors import GraphtoolsError
+from graphtools.validate import check_seed
 
 RATE = 16000
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -244,8 +245,7 @@ def synthesize_speech_commands(out_dir: str | os.PathLike, words=DEFAULT_WORDS, 
     words = _check_words(words)
     if isinstance(per_word, bool) or not isinstance(per_word, (int, np.integer)) or per_word < 1:
         raise GraphtoolsError(f"per_word must be a positive integer, got {per_word!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GraphtoolsError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed(seed)
     if not (isinstance(noise_seconds, (int, float)) and 1.0 <= noise_seconds <= 600.0):
         raise GraphtoolsError(f"noise_seconds must be between 1 and 600, got {noise_seconds!r}")
     per_word, seed = int(per_word), int(seed)

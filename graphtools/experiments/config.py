@@ -33,6 +33,7 @@ from graphtools.data.load import DATASETS
 from graphtools.errors import GraphtoolsError
 from graphtools.prune.common import METHODS, SCOPES
 from graphtools.tomlfile import read_toml, tomllib
+from graphtools.validate import EPOCHS_MAX, check_seed
 
 #: Presets shipped in graphtools/experiments/presets/<name>.toml.
 PRESETS = ("quick", "paper-seqmnist", "paper-speech", "paper-cifar10")
@@ -133,6 +134,13 @@ def _int(where, key, value, low=0):
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise _fail(where, f"{key} must be a whole number >= {low}, got {value!r}")
     return value
+
+
+def _seed(where, value):
+    try:
+        return check_seed(value, "seeds")
+    except GraphtoolsError as exc:
+        raise _fail(where, str(exc)) from None
 
 
 def _positive(where, key, value):
@@ -242,7 +250,7 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
                  "methods": _list(where, "methods", values["methods"], _choice(where, "method", METHODS)),
                  "sparsities": _list(where, "sparsities", values["sparsities"], _sparsity(where))}
     if "seeds" in values:
-        out["seeds"] = _list(where, "seeds", values["seeds"], lambda s: _int(where, "seeds", s))
+        out["seeds"] = _list(where, "seeds", values["seeds"], lambda s: _seed(where, s))
     for key in ("name", "data", "data_label", "trainer", "device"):
         if key in values:
             if not isinstance(values[key], str):
@@ -253,6 +261,8 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
     for key in ("epochs", "finetune_epochs", "batch_size", "rounds"):
         if key in values:
             out[key] = _int(where, key, values[key], 1)
+            if key.endswith("epochs") and out[key] > EPOCHS_MAX:
+                raise _fail(where, f"{key} must be at most {EPOCHS_MAX:,}, got {out[key]}")
     for key in ("limit", "unfold_steps"):
         if key in values:
             out[key] = _int(where, key, values[key], 1)

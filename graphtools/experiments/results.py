@@ -97,5 +97,8 @@ def append_record(path: str | os.PathLike, record: dict) -> None:
         while view:
             view = view[os.write(fd, view):]
         os.fsync(fd)
+    except OSError as exc:  # e.g. a full disk: the next sweep cuts the partial line (repair_results)
+        raise GraphtoolsError(f"{path}: cannot append the record ({exc.strerror or exc}); run the same "
+                              "command again once there is room: a partial line is repaired") from None
     finally:
         os.close(fd)

@@ -191,10 +191,34 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
         return _sweep(config, out_dir, jobs, progress, figures)
 
 
+def remove_stale_temporaries(out_dir: str) -> list[str]:
+    """Delete the ``.tmp-*`` files an interrupted sweep left in ``out_dir``, ``checkpoints/`` and
+    ``figures/`` (the temporaries of :func:`graphtools.atomic.atomic_open`); returns their paths.
+
+    Called with the folder's lock held, so no other sweep is writing them.
+    """
+    removed = []
+    for folder in (out_dir, os.path.join(out_dir, "checkpoints"), os.path.join(out_dir, "figures")):
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(folder, name)
+            if name.startswith(".tmp-") and os.path.isfile(path):
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                    removed.append(path)
+    return removed
+
+
 def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
     start = time.perf_counter()
     results, summary = os.path.join(out_dir, RESULTS_NAME), os.path.join(out_dir, SUMMARY_NAME)
     result = SweepResult(out_dir, results, summary, 0, 0, 0)
+    stale = remove_stale_temporaries(out_dir)
+    if stale:
+        result.notes.append(f"removed {len(stale)} temporary file(s) left by an interrupted sweep")
     if repair_results(results):
         result.notes.append(f"{results}: removed the partial record of a run that was interrupted while saving")
     records = read_records(results) if os.path.exists(results) else []

@@ -8,12 +8,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from graphtools import budget
 from graphtools.data import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
-from graphtools.model import MASK_SUFFIX
+from graphtools.model import CELL_GATES, MASK_SUFFIX
 from graphtools.nn.classifier import SequenceClassifier, load_model
 from graphtools.nn.training import Evaluation, TrainResult, evaluate, fit
+from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 
 
 @dataclass
@@ -61,6 +63,11 @@ def _parameter_name(name: str, mask: np.ndarray, model: SequenceClassifier) -> s
 def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None) -> TrainResult:
     """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
     checkpoint of the last complete epoch at ``output``."""
+    check_seed(config.seed)
+    check_count(config.epochs, "epochs", maximum=EPOCHS_MAX)
+    check_finite(config.lr, "learning rate", minimum=0, min_open=True)
+    if config.clip is not None:
+        check_finite(config.clip, "clip", minimum=0, min_open=True)
     train = load_dataset(config.dataset, config.data, "train", config.limit)
     test = load_dataset(config.dataset, config.data, "test", config.limit)
     if config.init:
@@ -71,6 +78,12 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
                                   f"and {train.num_classes}")
         config.cell, config.hidden, config.layers = model.cell, model.hidden_size, model.num_layers
     else:
+        gates = max(1, len(CELL_GATES.get(config.cell, ())))
+        budget.check(budget.training_bytes(gates=gates, features=train.features, hidden=config.hidden,
+                                           layers=config.layers, classes=train.num_classes,
+                                           batch=min(config.batch_size, len(train.x)), steps=train.x.shape[1]),
+                     f"training a {config.cell} of hidden size {config.hidden} x {config.layers} layer(s) "
+                     f"at batch size {config.batch_size}")
         model = SequenceClassifier(config.cell, train.features, config.hidden, config.layers,
                                    train.num_classes, seed=config.seed)
     if config.mask:

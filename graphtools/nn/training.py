@@ -20,6 +20,7 @@ from threadpoolctl import threadpool_limits
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
+from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 
 
 @dataclass
@@ -70,16 +71,21 @@ def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size
 
 
 def check_fit_arguments(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int, batch_size: int,
-                        lr: float, optimizer: str) -> None:
-    """GraphtoolsError (one line) for training settings or data that :func:`fit` cannot use."""
+                        lr: float, optimizer: str, *, clip: float | None = None, seed: int = 0):
+    """GraphtoolsError (one line) for training settings or data that :func:`fit` cannot use; returns
+    the checked ``(epochs, batch_size, lr, clip, seed)``."""
     if optimizer not in OPTIMIZERS:
         raise GraphtoolsError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
-    if epochs < 1 or batch_size < 1 or lr <= 0:
-        raise GraphtoolsError("epochs and batch size must be at least 1 and the learning rate positive")
+    epochs = check_count(epochs, "epochs", maximum=EPOCHS_MAX)
+    batch_size = check_count(batch_size, "batch size")
+    lr = check_finite(lr, "learning rate", minimum=0, min_open=True)
+    clip = None if clip is None else check_finite(clip, "clip", minimum=0, min_open=True)
+    seed = check_seed(seed)
     if len(x) == 0 or len(x) != len(y):
         raise GraphtoolsError(f"need matching, non-empty inputs and labels (got {len(x)} and {len(y)})")
     if y.min() < 0 or y.max() >= model.num_classes:
         raise GraphtoolsError(f"labels must lie in 0..{model.num_classes - 1}, found {y.min()}..{y.max()}")
+    return epochs, batch_size, lr, clip, seed
 
 
 def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
@@ -93,10 +99,12 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     2 on a multi-core machine for hidden size >= 128 and batches >= 64) each compute the gradient of a part
     of every batch with one BLAS thread; the combined gradient is that of the whole batch.
     """
-    check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
+    epochs, batch_size, lr, clip, seed = check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer,
+                                                             clip=clip, seed=seed)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
     if workers is None:  # measured: threads pay off from hidden 128 and batch 64 on, not below
         workers = min(os.cpu_count() or 1, 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
+    meta = {**(meta or {}), "workers": workers}  # results differ in the last bits with the worker count
     with contextlib.ExitStack() as stack:
         pool = None
         if workers > 1:

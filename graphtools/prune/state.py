@@ -22,6 +22,7 @@ from graphtools.prune.methods import (
 )
 from graphtools.prune.report import MatrixPruning, PruneReport
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
+from graphtools.validate import check_seed
 
 
 def unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
@@ -122,9 +123,7 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
     if scope == "global" and method not in GLOBAL_METHODS:
         raise GraphtoolsError(f"--scope global applies to {', '.join(GLOBAL_METHODS)}; {method} masks are "
                               "built per matrix (use --scope layer)")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GraphtoolsError(f"seed must be a whole number >= 0, got {seed!r}")
-    seed = int(seed)
+    seed = check_seed(seed)
     include, exclude = _as_patterns(include), _as_patterns(exclude)
     tensors = dict(getattr(state, "tensors", state))  # a state dict, or a Checkpoint
     model = describe(tensors)

@@ -155,7 +155,8 @@ def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: i
     >>> len(result.epochs), int(np.count_nonzero(model.params["rnn.weight_hh_l0"]))
     (2, 4)
     """
-    check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer)
+    epochs, batch_size, lr, clip, seed = check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer,
+                                                             clip=clip, seed=seed)
     if workers is not None:
         torch.set_num_threads(max(1, int(workers)))
     trainer = TorchTrainer(model, lr=lr, optimizer=optimizer, clip=clip, device=device)
