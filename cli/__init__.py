@@ -53,8 +53,14 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="graphtools")
-def main():
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Threads to use (BLAS threads for large work; workers share them). "
+                   "Default: $GRAPHTOOLS_THREADS, else one BLAS thread and all cores for workers.")
+def main(threads):
     """Expander analysis of recurrent neural network layers."""
+    from graphtools.threads import set_threads
+
+    set_threads(threads)
 
 
 #: command name -> "module:function" in this package, imported only when the command runs
