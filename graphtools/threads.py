@@ -39,7 +39,7 @@ ENV = "GRAPHTOOLS_THREADS"
 #: Work (floating-point operations) below which a BLAS call gets one thread: ``1024**3``.
 SMALL_WORK = 1024**3
 
-_state: dict = {"threads": None, "controller": None}
+_state: dict = {"threads": None, "blas": None, "controller": None}
 
 
 def available_cores() -> int:
@@ -94,6 +94,8 @@ def blas_threads() -> int:
     >>> blas_threads() >= 1
     True
     """
+    if _state["blas"] is not None:
+        return _state["blas"]
     explicit = _explicit()
     if explicit is not None:
         return explicit
@@ -112,8 +114,9 @@ def _controller():
     return _state["controller"]
 
 
-def set_threads(n: int | None) -> int:
-    """Set this process's thread number (None: back to the environment) and apply
+def set_threads(n: int | None, *, blas: int | None = None) -> int:
+    """Set this process's thread number (None: back to the environment) and, with ``blas``, its
+    BLAS threads apart from it (a sweep worker: a budget of ``n``, BLAS as in its parent); apply
     :func:`blas_threads` to every loaded BLAS library now; returns :func:`threads`.
 
     Example
@@ -126,6 +129,7 @@ def set_threads(n: int | None) -> int:
     True
     """
     _state["threads"] = None if n is None else parse_threads(n)
+    _state["blas"] = None if blas is None else parse_threads(blas, "blas threads")
     _controller().limit(limits=blas_threads(), user_api="blas")
     return threads()
 
