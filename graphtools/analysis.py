@@ -245,7 +245,7 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
     model = describe(checkpoint.tensors)
     layers: list[LayerReport] = []
     for weight in model.weights:
-        matrix = np.asarray(weight.matrix, dtype=np.float64)
+        matrix = np.asarray(weight.matrix)  # own dtype: as_csr converts only the nonzeros to float64
         layers.append(analyze_graph(bipartite(matrix, weight.name), method, bounds))
         if gates and weight.gates:
             for gate, block in gate_blocks(matrix, weight.gates):

@@ -114,8 +114,8 @@ def top_singular_values(B, k: int = 2, method: str = "auto") -> np.ndarray:
     """
     if method not in ("auto", "dense", "sparse"):
         raise ValueError(f"method must be 'auto', 'dense' or 'sparse', not {method!r}")
-    M = as_csr(B)
-    m = M.shape[0]
+    M = as_csr(B, copy=False)  # only read here
+    m, n = M.shape
     values: list[float] = []
     if M.nnz:
         count, labels = bipartite_components(M)
@@ -124,7 +124,8 @@ def top_singular_values(B, k: int = 2, method: str = "auto") -> np.ndarray:
         if with_edges.size == 1:
             rows = np.flatnonzero(row_labels == with_edges[0])
             cols = np.flatnonzero(col_labels == with_edges[0])
-            values.extend(_component_top(M[rows][:, cols], k, method))
+            whole = rows.size == m and cols.size == n  # no isolated node: no copy
+            values.extend(_component_top(M if whole else M[rows][:, cols], k, method))
         else:
             row_order = np.argsort(row_labels, kind="stable")
             col_order = np.argsort(col_labels, kind="stable")
