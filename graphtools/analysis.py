@@ -37,6 +37,7 @@ from graphtools.structure import (
 )
 from graphtools.unfolded_spectrum import unfolded_top_eigenvalues
 from graphtools.unfolding import unfold
+from graphtools.threads import with_blas_threads
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class ModelReport:
         return out
 
 
+@with_blas_threads
 def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = False) -> LayerReport:
     """Measure one bipartite graph: degrees, components, binary and weighted spectra,
     normalized gap, Ramanujan bound and gap, Delta_s, biregularity; with ``bounds``,
@@ -210,6 +212,7 @@ def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
     return sp.hstack([as_csr(layer.weight_ih.matrix), as_csr(layer.weight_hh.matrix)]).tocsr()
 
 
+@with_blas_threads
 def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", layer: int | None = None,
                      method: str = "auto") -> UnfoldedReport:
     """Unfold the first recurrent module over ``steps`` and report the whole graph (nodes, edges,
@@ -234,6 +237,7 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
     return UnfoldedReport(steps, gates, UnfoldedTotals.of(whole, lam), layers)
 
 
+@with_blas_threads
 def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str = "auto",
                        bounds: bool = False, unfold_steps: int | None = None,
                        unfold_gates: str = "union") -> ModelReport:

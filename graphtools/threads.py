@@ -18,7 +18,8 @@ threads to be scheduled: a 256 x 64 SVD took 130 ms instead of 0.1 ms, and even 
   BLAS thread, so workers x BLAS threads never exceeds the budget.
 
 :func:`set_threads` (the CLI calls it once, at start) records the number and applies
-:func:`blas_threads` to every loaded BLAS library.  This is the only module that
+:func:`blas_threads` to every loaded BLAS library; library entry points (analysis,
+training, pruning, a sweep's runs) apply it with :func:`with_blas_threads`.  This is the only module that
 changes BLAS thread counts; it uses threadpoolctl through one cached controller (a
 limit costs microseconds, not a scan of the loaded libraries).
 """
@@ -26,6 +27,7 @@ limit costs microseconds, not a scan of the loaded libraries).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 
 import numpy  # noqa: F401  (loads numpy's OpenBLAS before the controller looks)
@@ -181,10 +183,29 @@ def blas_limit(n: int):
         yield
 
 
+def with_blas_threads(function):
+    """Decorator: run ``function`` under ``blas_limit(blas_threads())``, so a library entry point
+    follows the discipline without the CLI having called :func:`set_threads`.
+
+    Example
+    -------
+    >>> @with_blas_threads
+    ... def f():
+    ...     return current_threads() <= blas_threads()
+    >>> f()
+    True
+    """
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with blas_limit(blas_threads()):
+            return function(*args, **kwargs)
+    return wrapper
+
+
 def single_threaded():
     """``blas_limit(1)``: for parallel workers and small work."""
     return blas_limit(1)
 
 
 __all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "parse_threads",
-           "set_threads", "single_threaded", "threads", "threads_for", "worker_threads"]
+           "set_threads", "single_threaded", "threads", "threads_for", "with_blas_threads", "worker_threads"]

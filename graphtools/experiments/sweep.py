@@ -279,7 +279,7 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
             if not finished:
                 report()
     result.seconds = time.perf_counter() - start
-    if figures:
+    if figures and config.figures:  # no figure kinds: no plotting library to import
         result.figures, notes = _figures(config, out_dir, results)
         result.notes += notes
     return result

@@ -18,7 +18,7 @@ import numpy as np
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
-from graphtools.threads import blas_limit, threads, threads_for
+from graphtools.threads import blas_limit, threads, threads_for, with_blas_threads
 
 
 @dataclass
@@ -48,6 +48,7 @@ class TrainResult:
     test: Evaluation | None = None
 
 
+@with_blas_threads
 def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
              pool=None, workers: int = 1) -> Evaluation:
     """Accuracy and mean cross-entropy of ``model`` on ``(x, y)`` (on ``workers`` threads of

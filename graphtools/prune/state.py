@@ -21,7 +21,7 @@ from graphtools.prune.methods import (
 )
 from graphtools.prune.report import MatrixPruning, PruneReport
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
-from graphtools.threads import single_threaded, threads
+from graphtools.threads import single_threaded, threads, with_blas_threads
 
 
 def _unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
@@ -100,6 +100,7 @@ def _parallel(function, items: list) -> list:
         return list(pool.map(function, items))
 
 
+@with_blas_threads
 def prune_state(state, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
                 per_gate: bool = False, rounds: int = 10, exclude=None):
     """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).
