@@ -10,7 +10,8 @@ Cases (each a fresh process, median of --runs, ratios from the same run):
   against the best bare scipy route doing the same measurements: per weight, degrees,
   connected components, and the top-2 singular values of ``1[W != 0]``, ``|W|`` and
   the normalized biadjacency, each by the fastest of a full LAPACK SVD, Gram +
-  ``eigvalsh`` and ARPACK ``svds`` (all three are timed; the minimum is the baseline).
+  ``eigvalsh`` and ARPACK ``svds`` (each timed, the SVD only at H = 128 where it can
+  win; the minimum is the baseline), run with ``OPENBLAS_NUM_THREADS=1``.
   Both load the file and are timed from process start, imports included.
 * peak RSS / file size of ``graphtools analyze`` on the H = 2048 file.
 
@@ -71,7 +72,8 @@ with np.load(sys.argv[1]) as f:
         d_out, d_in = np.diff(B.indptr), np.bincount(B.indices, minlength=B.shape[1])
         connected_components(sp.bmat([[None, B], [B.T, None]]), directed=False)
         r, c = np.asarray(A.sum(1)).ravel(), np.asarray(A.sum(0)).ravel()
-        N = sp.diags(1 / np.sqrt(r)) @ A @ sp.diags(1 / np.sqrt(c))
+        keep_r, keep_c = np.flatnonzero(r > 0), np.flatnonzero(c > 0)
+        N = sp.diags(1 / np.sqrt(r[keep_r])) @ A[keep_r][:, keep_c] @ sp.diags(1 / np.sqrt(c[keep_c]))
         for M in (B, A, N.tocsr()):
             top2(M)
 """
@@ -79,7 +81,7 @@ with np.load(sys.argv[1]) as f:
 
 def timed(cmd: list[str], env: dict | None = None) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=env)
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, env=None if env is None else {**os.environ, **env})
     return time.perf_counter() - start
 
 
@@ -89,6 +91,9 @@ def peak_rss_mb(cmd: list[str]) -> float:
             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)")
     return float(subprocess.run([sys.executable, "-c", code, *cmd], check=True, capture_output=True,
                                 text=True).stdout)
+
+
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1"}  # the bare routes' best setting on 2 cores
 
 
 def median(cmd, runs, env=None) -> float:
@@ -121,8 +126,8 @@ def main() -> None:
             path = os.path.join(tmp, f"lstm{hidden}.npz")
             make_lstm(path, hidden)
             ours = median(graphtools_cmd(path), args.runs)
-            routes = {r: median([sys.executable, "-c", BARE, path, r], args.runs)
-                      for r in ("svd", "gram", "svds") if r != "svd" or hidden <= 512}
+            routes = {r: median([sys.executable, "-c", BARE, path, r], args.runs, ONE_THREAD)
+                      for r in ("svd", "gram", "svds") if r != "svd" or hidden <= 128}
             best = min(routes, key=routes.get)
             print(f"| analyze 2-layer LSTM H={hidden} vs bare scipy ({best}; "
                   + ", ".join(f"{r} {t:.3f}" for r, t in routes.items())
