@@ -197,3 +197,32 @@ def test_gram_route_agrees_with_full_svd():
             full = top_singular_values(M, 2, "dense")
             assert np.allclose(gram, full, rtol=1e-10, atol=1e-12 * full[0])
     assert top_singular_values(cases[3], 2)[1] < 1e-12 * top_singular_values(cases[3], 2)[0]
+
+
+def test_as_csr_without_copy_returns_a_canonical_matrix_itself():
+    from graphtools.structure import as_csr
+
+    M = as_csr(np.array([[0.0, 2.0], [3.0, 0.0]]))
+    assert as_csr(M, copy=False) is M and as_csr(M) is not M
+    stored_zero = sp.csr_matrix((np.array([0.0, 1.0]), np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2))
+    cleaned = as_csr(stored_zero, copy=False)
+    assert cleaned is not stored_zero and cleaned.nnz == 1  # a stored zero is no edge
+
+
+def test_a_float32_weight_is_never_copied_to_dense_float64():
+    """analyze builds its graphs from a float32 weight's nonzeros: the peak allocation stays below
+    the size of one dense float64 copy of the weight (issue 10: memory)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((2000, 1000), dtype=np.float32)
+    W[rng.random(W.shape) < 0.9] = 0
+    tracemalloc.start()
+    try:
+        graph = bipartite(W)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert graph.nnz == np.count_nonzero(W)
+    assert graph.weighted.dtype == np.float64 and np.allclose(graph.weighted.toarray(), np.abs(W))
+    assert peak < 0.5 * W.size * 8, peak
