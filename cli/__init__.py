@@ -6,7 +6,14 @@ import importlib
 import os
 import sys
 
-import click
+# graphtools runs BLAS on one thread unless asked (graphtools.threads).  Said here, before numpy
+# is imported, OpenBLAS starts that way and never creates its thread pool; --threads N and
+# GRAPHTOOLS_THREADS raise it later.
+if "numpy" not in sys.modules and not any(
+        os.environ.get(name) for name in ("GRAPHTOOLS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import click  # noqa: E402
 
 from graphtools import __version__
 from graphtools.errors import GraphtoolsError
@@ -58,9 +65,10 @@ class _Group(click.Group):
                    "Default: $GRAPHTOOLS_THREADS, else one BLAS thread and all cores for workers.")
 def main(threads):
     """Expander analysis of recurrent neural network layers."""
-    from graphtools.threads import set_threads
+    if threads is not None or os.environ.get("GRAPHTOOLS_THREADS"):
+        from graphtools.threads import set_threads
 
-    set_threads(threads)
+        set_threads(threads)
 
 
 #: command name -> "module:function" in this package, imported only when the command runs

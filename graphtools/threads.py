@@ -41,11 +41,24 @@ ENV = "GRAPHTOOLS_THREADS"
 #: Work (floating-point operations) below which a BLAS call gets one thread: ``1024**3``.
 SMALL_WORK = 1024**3
 
-_state: dict = {"threads": None, "blas": None, "controller": None}
+def _env_openblas() -> int | None:
+    value = os.environ.get("OPENBLAS_NUM_THREADS", "").strip()
+    return int(value) if value.isdigit() and int(value) >= 1 else None
+
+
+# ``ceiling``: an upper bound of the BLAS threads set now, when known without asking the libraries
+# (what OpenBLAS was started with, or what set_threads applied): blas_limit then needs no controller.
+_state: dict = {"threads": None, "blas": None, "controller": None, "ceiling": _env_openblas()}
 
 
 def available_cores() -> int:
-    """The number of cores this process may run on (its CPU affinity), at least 1."""
+    """The number of cores this process may run on (its CPU affinity), at least 1.
+
+    Example
+    -------
+    >>> available_cores() >= 1
+    True
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
@@ -53,7 +66,13 @@ def available_cores() -> int:
 
 
 def parse_threads(value, source: str = "threads") -> int:
-    """``value`` as a whole number of threads >= 1, or a GraphtoolsError naming ``source``."""
+    """``value`` as a whole number of threads >= 1, or a GraphtoolsError naming ``source``.
+
+    Example
+    -------
+    >>> parse_threads(" 3 ", "GRAPHTOOLS_THREADS")
+    3
+    """
     if isinstance(value, bool):
         raise GraphtoolsError(f"{source} must be a whole number >= 1, got {value!r}")
     try:
@@ -132,7 +151,9 @@ def set_threads(n: int | None, *, blas: int | None = None) -> int:
     """
     _state["threads"] = None if n is None else parse_threads(n)
     _state["blas"] = None if blas is None else parse_threads(blas, "blas threads")
-    _controller().limit(limits=blas_threads(), user_api="blas")
+    count = blas_threads()
+    _controller().limit(limits=count, user_api="blas")
+    _state["ceiling"] = count
     return threads()
 
 
@@ -161,13 +182,21 @@ def worker_threads(workers: int) -> int:
 
 
 def current_threads() -> int:
-    """The largest thread count any loaded BLAS library is set to right now."""
+    """The largest thread count any loaded BLAS library is set to right now.
+
+    Example
+    -------
+    >>> with blas_limit(1):
+    ...     current_threads()
+    1
+    """
     return max((lib.num_threads for lib in _controller().lib_controllers if lib.user_api == "blas"), default=1)
 
 
 @contextlib.contextmanager
 def blas_limit(n: int):
-    """Run the ``with`` block with at most ``n`` BLAS threads (never more than are set now).
+    """Run the ``with`` block with at most ``n`` BLAS threads (never more than are set now: the
+    count graphtools applied or OpenBLAS started with, else the libraries' own count).
 
     Example
     -------
@@ -176,7 +205,8 @@ def blas_limit(n: int):
     1
     """
     n = max(1, int(n))
-    if n >= current_threads():
+    ceiling = _state["ceiling"]
+    if n >= (ceiling if ceiling is not None else current_threads()):
         yield
         return
     with _controller().limit(limits=n, user_api="blas"):

@@ -118,3 +118,20 @@ def test_cli_threads_option_and_bad_environment(clean, tmp_path):
     env = CliRunner().invoke(main, ["analyze", EXAMPLE])
     assert env.exit_code == 1
     assert env.output.strip() == "error: GRAPHTOOLS_THREADS must be a whole number >= 1, got 'many'"
+
+
+def test_the_command_line_starts_openblas_on_one_thread():
+    """Imported before numpy, graphtools.cli has OpenBLAS start on one thread (no thread pool),
+    unless a thread number was given in the environment."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import graphtools.cli, numpy, threadpoolctl; "
+            "print(max(i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    one = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True)
+    assert one.stdout.strip() == "1"
+    asked = subprocess.run([sys.executable, "-c", code], env={**clean, "OPENBLAS_NUM_THREADS": "2"},
+                           capture_output=True, text=True, check=True)
+    assert asked.stdout.strip() == "2"
