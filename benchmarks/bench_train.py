@@ -5,7 +5,8 @@ Same model (cell, hidden 128, 1 layer, linear head on the last hidden state), sa
 same number of threads (torch.set_num_threads to the cores numpy's BLAS uses).
 torch is used by this script only, and only if installed.
 
-Run:  python benchmarks/bench_train.py --data ../shared/data/mnist.npz [--cell lstm] [--runs 5] [--limit 20000]
+Run:  python benchmarks/bench_train.py --data PATH/mnist.npz [--cell lstm] [--runs 5] [--limit 20000] [--busy]
+      (--quick: 3 runs over 5,000 digits; --busy: one CPU hog per core during the runs)
 Each run times one epoch over the first --limit training examples in a fresh process
 (torch's OpenMP threads keep spinning after its last operation and would slow numpy
 down in a shared process), the two trainers alternating; prints the median seconds per
@@ -15,6 +16,7 @@ epoch, scaled to the full 60,000 examples, and the ratio numpy / torch.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -92,8 +94,21 @@ def main():
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--limit", type=int, default=20000)
+    parser.add_argument("--busy", action="store_true", help="with one CPU hog per core (bench_busy.busy)")
+    parser.add_argument("--quick", action="store_true", help="3 runs over 5,000 digits")
     args = parser.parse_args()
+    if args.quick:
+        args.runs, args.limit = 3, 5000
     import torch
+
+    from bench_busy import busy, loadavg
+
+    with busy() if args.busy else contextlib.nullcontext():
+        load = loadavg()
+        _compare(args, torch, load)
+
+
+def _compare(args, torch, load):
 
     results = {"numpy": [], "torch": []}
     threads = None
@@ -112,7 +127,10 @@ def main():
     for name, runs in results.items():
         medians[name] = statistics.median(runs)
         print(f"| {name} | {medians[name]:.1f} | {', '.join(f'{r:.1f}' for r in runs)} |")
-    print(f"\nratio numpy / torch: {medians['numpy'] / medians['torch']:.2f}")
+    print(f"\nratio numpy / torch: {medians['numpy'] / medians['torch']:.2f}\n")
+    print(f"| {args.cell.upper()}-{args.hidden} seq-MNIST per epoch, graphtools vs PyTorch CPU, {threads} threads each, "
+          f"{'every core busy' if args.busy else 'no hogs'} (load {load}) | {medians['numpy']:.1f} s | "
+          f"{medians['torch']:.1f} s | {medians['numpy'] / medians['torch']:.2f} |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,14 @@ import importlib
 import os
 import sys
 
-import click
+# graphtools runs BLAS on one thread unless asked (graphtools.threads).  Said here, before numpy
+# is imported, OpenBLAS starts that way and never creates its thread pool; --threads N and
+# GRAPHTOOLS_THREADS raise it later.
+if "numpy" not in sys.modules and not any(
+        os.environ.get(name) for name in ("GRAPHTOOLS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")):
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+import click  # noqa: E402
 
 from graphtools import __version__, budget
 from graphtools.errors import GraphtoolsError
@@ -68,8 +75,15 @@ def _max_memory(ctx, param, value):
 @click.option("--max-memory", metavar="SIZE", callback=_max_memory, expose_value=False, is_eager=True,
               help="Refuse work whose memory estimate exceeds SIZE (e.g. 4G, 512M, 2GiB) "
                    "[default: $GRAPHTOOLS_MAX_MEMORY, else half of this machine's RAM].")
-def main():
+@click.option("--threads", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Threads to use (BLAS threads for large work; workers share them). "
+                   "Default: $GRAPHTOOLS_THREADS, else one BLAS thread and all cores for workers.")
+def main(threads):
     """Expander analysis of recurrent neural network layers."""
+    if threads is not None or os.environ.get("GRAPHTOOLS_THREADS"):
+        from graphtools.threads import set_threads
+
+        set_threads(threads)
 
 
 #: command name -> "module:function" in this package, imported only when the command runs

@@ -38,6 +38,7 @@ from graphtools.structure import (
     output_degrees,
 )
 from graphtools.unfolded_spectrum import unfolded_top_eigenvalues
+from graphtools.threads import with_blas_threads
 from graphtools.unfolding import GATE_MODES, unfold
 
 #: Singular values below this fraction of sigma_1 are rounding noise and reported as 0.
@@ -186,6 +187,7 @@ class ModelReport:
         return out
 
 
+@with_blas_threads
 def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = False) -> LayerReport:
     """Measure one bipartite graph: degrees, components, binary and weighted spectra,
     normalized gap, Ramanujan bound and gap, Delta_s, biregularity; with ``bounds``,
@@ -277,6 +279,7 @@ def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
     return sp.hstack([as_csr(layer.weight_ih.matrix), as_csr(layer.weight_hh.matrix)]).tocsr()
 
 
+@with_blas_threads
 def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", layer: int | None = None,
                      method: str = "auto", module: int = 0) -> UnfoldedReport:
     """Unfold recurrent module number ``module`` (default the first) over ``steps`` and report the
@@ -303,6 +306,7 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
     return UnfoldedReport(steps, gates, UnfoldedTotals.of(whole, lam), layers, module.prefix)
 
 
+@with_blas_threads
 def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str = "auto",
                        bounds: bool = False, unfold_steps: int | None = None,
                        unfold_gates: str = "union", *, rename=(), threshold: float | None = None,
@@ -323,7 +327,7 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
 
 def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
     """The report of one weight (and of its gate blocks with ``gates``); its matrix lives only here."""
-    matrix = np.asarray(weight.matrix, dtype=np.float64)
+    matrix = np.asarray(weight.matrix)  # own dtype: as_csr converts only the nonzeros to float64
     rows = [analyze_weight(matrix, weight.name, method=method, bounds=bounds)]
     if gates and weight.gates:
         for gate, block in gate_blocks(matrix, weight.gates):
@@ -331,6 +335,7 @@ def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerRe
     return rows
 
 
+@with_blas_threads
 def analyze_model(model: ModelDescription, source: str, format: str, *, gates: bool = False,
                   method: str = "auto", bounds: bool = False, unfold_steps: int | None = None,
                   unfold_gates: str = "union", module: str | None = None, notes=(),

@@ -16,29 +16,49 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components as _cc
 
 
-def as_csr(B) -> sp.csr_matrix:
-    """``B`` (dense or sparse, any real dtype) as a float64 CSR matrix without stored zeros."""
+def as_csr(B, *, copy: bool = True) -> sp.csr_matrix:
+    """``B`` (dense or sparse, any real dtype) as a float64 CSR matrix without stored zeros.
+
+    With ``copy=False`` a ``B`` that already is one (sorted indices, no duplicates) is
+    returned itself, for callers that only read it.
+
+    Example
+    -------
+    >>> as_csr(np.array([[0.0, 2.0], [0.0, 0.0]])).nnz
+    1
+    """
+    if not copy and _is_canonical_csr(B):
+        return B
     if sp.issparse(B):
         M = sp.csr_matrix(B, dtype=np.float64, copy=True)
     else:
         arr = np.asarray(B)
         if arr.ndim != 2:
             raise ValueError(f"a biadjacency must be 2-D, got shape {arr.shape}")
-        M = sp.csr_matrix(arr.astype(np.float64, copy=False))
+        # CSR of the array's own dtype, then float64 data: no dense float64 copy of a float32 weight
+        M = sp.csr_matrix(arr)
+        M = M.astype(np.float64, copy=M.dtype != np.float64)
     M.eliminate_zeros()
     M.sort_indices()
     return M
 
 
+def _is_canonical_csr(B) -> bool:
+    """Whether ``B`` is already what :func:`as_csr` returns (float64 CSR, sorted, no duplicates, no
+    stored zeros); read-only callers then use it without a copy."""
+    return (sp.issparse(B) and B.format == "csr" and B.dtype == np.float64 and B.has_canonical_format
+            and bool(B.data.all()))
+
+
 def input_degrees(B) -> np.ndarray:
     """Degree of every input node: the number of nonzeros in each column of ``B``."""
-    M = as_csr(B)
+    M = as_csr(B, copy=False)
     return np.bincount(M.indices, minlength=M.shape[1])
 
 
 def output_degrees(B) -> np.ndarray:
     """Degree of every output node: the number of nonzeros in each row of ``B``."""
-    M = as_csr(B)
+    M = as_csr(B, copy=False)
     return np.diff(M.indptr)
 
 
@@ -74,18 +94,20 @@ def bipartite_components(B) -> tuple[int, np.ndarray]:
     component of its own, as in networkx and igraph.  Uses the sparse
     ``[[0, B], [B^T, 0]]`` adjacency, never a dense one.
     """
-    M = as_csr(B)
+    M = as_csr(B, copy=False)
     n_r, n_l = M.shape
-    pattern = M.copy()
-    pattern.data[:] = 1.0
-    adjacency = sp.bmat([[sp.csr_matrix((n_r, n_r)), pattern], [None, sp.csr_matrix((n_l, n_l))]], format="csr")
+    # the upper block [[0, B], [0, 0]] of the adjacency, built directly (no COO detour, int32 indices):
+    # the undirected search reads each edge both ways
+    indptr = np.concatenate([M.indptr, np.full(n_l, M.indptr[-1], dtype=M.indptr.dtype)])
+    adjacency = sp.csr_matrix((np.ones(M.nnz), M.indices + np.asarray(n_r, M.indices.dtype), indptr),
+                              shape=(n_r + n_l, n_r + n_l))
     count, labels = _cc(adjacency, directed=False)
     return int(count), labels
 
 
 def edge_components(B) -> int:
     """Number of connected components that contain at least one edge (isolated nodes ignored)."""
-    M = as_csr(B)
+    M = as_csr(B, copy=False)
     if M.nnz == 0:
         return 0
     _, labels = bipartite_components(M)

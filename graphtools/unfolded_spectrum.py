@@ -23,6 +23,7 @@ from scipy.sparse.linalg import LinearOperator, eigsh
 
 from graphtools.spectral import DENSE_EIG_LIMIT, top_eigenvalues
 from graphtools.unfolding import UnfoldedGraph
+from graphtools.threads import with_blas_threads
 
 
 def _time_range(graph: UnfoldedGraph) -> range:
@@ -155,6 +156,7 @@ def _perron_upper_bound(op, n: int) -> float:
     return float(np.max(Ax[support] / x[support]))
 
 
+@with_blas_threads
 def unfolded_top_eigenvalues(graph: UnfoldedGraph, k: int = 2, weighted: bool = False) -> np.ndarray:
     """The ``k`` largest adjacency eigenvalues of an unfolded graph (binary, or ``|W|`` weighted)."""
     n = graph.nodes

@@ -23,7 +23,7 @@ from graphtools.spectral import (
 )
 from graphtools.structure import bipartite_components, biregular_degrees, input_degrees, output_degrees
 
-METHODS = ["dense", "sparse"]
+METHODS = ["auto", "dense", "sparse"]
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -179,3 +179,50 @@ def test_weighted_spectrum_uses_absolute_values():
     assert report.weighted.sigma1 == pytest.approx(s[0])
     assert report.weighted.sigma2 == pytest.approx(s[1])
     assert report.weighted.spectral_gap == pytest.approx(s[0] - s[1])
+
+
+def test_gram_route_agrees_with_full_svd():
+    """``auto`` on components with a short side is the Gram route (dense or sparse product,
+    Rayleigh-Ritz, SVD fallback for a tiny sigma_2); each branch agrees with LAPACK's SVD."""
+    rng = np.random.default_rng(11)
+    cases = [
+        rng.standard_normal((300, 80)) * (rng.random((300, 80)) < 0.5),  # dense Gram product
+        rng.standard_normal((90, 600)) * (rng.random((90, 600)) < 0.5),  # wide: B B^T
+        rng.standard_normal((3000, 200)) * (rng.random((3000, 200)) < 0.01),  # sparse Gram product
+        np.outer(rng.random(50) + 0.5, rng.random(40) + 0.5),  # rank one: sigma_2 = 0, SVD fallback
+    ]
+    for W in cases:
+        for M in (W != 0, np.abs(W), normalized_biadjacency(W)):
+            gram = top_singular_values(M, 2, "auto")
+            full = top_singular_values(M, 2, "dense")
+            assert np.allclose(gram, full, rtol=1e-10, atol=1e-12 * full[0])
+    assert top_singular_values(cases[3], 2)[1] < 1e-12 * top_singular_values(cases[3], 2)[0]
+
+
+def test_as_csr_without_copy_returns_a_canonical_matrix_itself():
+    from graphtools.structure import as_csr
+
+    M = as_csr(np.array([[0.0, 2.0], [3.0, 0.0]]))
+    assert as_csr(M, copy=False) is M and as_csr(M) is not M
+    stored_zero = sp.csr_matrix((np.array([0.0, 1.0]), np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2))
+    cleaned = as_csr(stored_zero, copy=False)
+    assert cleaned is not stored_zero and cleaned.nnz == 1  # a stored zero is no edge
+
+
+def test_a_float32_weight_is_never_copied_to_dense_float64():
+    """analyze builds its graphs from a float32 weight's nonzeros: the peak allocation stays below
+    the size of one dense float64 copy of the weight (issue 10: memory)."""
+    import tracemalloc
+
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((2000, 1000), dtype=np.float32)
+    W[rng.random(W.shape) < 0.9] = 0
+    tracemalloc.start()
+    try:
+        graph = bipartite(W)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert graph.nnz == np.count_nonzero(W)
+    assert graph.weighted.dtype == np.float64 and np.allclose(graph.weighted.toarray(), np.abs(W))
+    assert peak < 0.5 * W.size * 8, peak

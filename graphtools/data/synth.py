@@ -44,7 +44,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from scipy.io import wavfile
-from scipy.signal import resample_poly
 
 from graphtools.atomic import atomic_open, write_atomic
 from graphtools.data.noise import brown_noise, pink_noise, white_noise
@@ -181,6 +180,8 @@ def to_clip(rate: int, samples: np.ndarray, offset: float, dither_db: float,
         x /= float(np.iinfo(samples.dtype).max) + 1.0
     if rate != RATE:
         g = math.gcd(int(rate), RATE)
+        from scipy.signal import resample_poly  # imported when used: scipy.signal costs ~0.5 s
+
         x = resample_poly(x, RATE // g, int(rate) // g)
     peak = np.max(np.abs(x)) if len(x) else 0.0
     if peak == 0.0:

@@ -22,6 +22,7 @@ from graphtools.model import describe
 from graphtools.nn.classifier import SequenceClassifier, load_model
 from graphtools.nn.training import evaluate, fit
 from graphtools.prune import InfeasibleSparsity, prune_state, write_pruned
+from graphtools.threads import with_blas_threads
 
 DENSE = "dense"
 #: ``status`` of a record: the run was made, or its method cannot reach the sparsity.
@@ -125,6 +126,7 @@ def _stamp(record: dict, start: float) -> dict:
     return record
 
 
+@with_blas_threads
 def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | None = None,
             progress=None) -> dict:
     """Run ``spec`` and return its record (the dense checkpoint must exist for a pruned run).

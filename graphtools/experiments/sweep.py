@@ -3,7 +3,8 @@
 The parent process schedules the runs (a pruned run waits for the dense model of its
 seed), appends each finished run's record to ``results.jsonl``, rewrites
 ``summary.csv`` and finally draws the figures.  ``jobs > 1`` runs that many runs at
-once in worker processes (each with ``cpu_count // jobs`` threads).  Interrupting a
+once in worker processes, each with ``threads() // jobs`` threads (at least one;
+:mod:`graphtools.threads`).  Interrupting a
 sweep (Ctrl-C, a kill) loses only the runs in progress; running it again skips every
 run already in the results file.
 """
@@ -30,6 +31,7 @@ from graphtools.experiments.results import (
 )
 from graphtools.experiments.run import INFEASIBLE, RunSpec, execute, plan
 from graphtools.experiments.summary import write_summary
+from graphtools.threads import blas_threads, set_threads, worker_threads
 
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".sweep.lock"
@@ -69,11 +71,9 @@ class SweepResult:
 _worker: dict = {}
 
 
-def _init_worker(messages, parent: int, threads: int) -> None:
+def _init_worker(messages, parent: int, threads: int, blas: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(threads)
+    set_threads(threads, blas=blas)
     _worker.update(messages=messages, threads=threads)
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
@@ -269,9 +269,9 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
         else:
             context = multiprocessing.get_context("spawn")
             messages = context.Queue()
-            threads = max(1, (os.cpu_count() or 1) // jobs)
+            threads = worker_threads(jobs)  # jobs x threads never exceeds the budget
             pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                       initargs=(messages, os.getpid(), threads))
+                                       initargs=(messages, os.getpid(), threads, min(threads, blas_threads())))
             stack.callback(_stop_pool, pool)
             executor = None
         report()
@@ -308,7 +308,7 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
             if not finished:
                 report()
     result.seconds = time.perf_counter() - start
-    if figures:
+    if figures and config.figures:  # no figure kinds: no plotting library to import
         result.figures, notes = _figures(config, out_dir, results)
         result.notes += notes
     return result

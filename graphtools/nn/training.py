@@ -15,12 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from threadpoolctl import threadpool_limits
-
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
 from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
+from graphtools.threads import blas_limit, threads, threads_for, with_blas_threads
 
 
 @dataclass
@@ -50,6 +49,7 @@ class TrainResult:
     test: Evaluation | None = None
 
 
+@with_blas_threads
 def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
              pool=None, workers: int = 1) -> Evaluation:
     """Accuracy and mean cross-entropy of ``model`` on ``(x, y)`` (on ``workers`` threads of
@@ -96,14 +96,16 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     """Train ``model`` in place; after every epoch evaluate on ``test`` and write ``checkpoint``.
 
     Pruned weights (``model.masks``) stay exactly zero throughout.  ``workers`` threads (default:
-    2 on a multi-core machine for hidden size >= 128 and batches >= 64) each compute the gradient of a part
-    of every batch with one BLAS thread; the combined gradient is that of the whole batch.
+    2 when the thread budget :func:`graphtools.threads.threads` allows, for hidden size >= 128 and
+    batches >= 64) each compute the gradient of a part of every batch with one BLAS thread; the
+    combined gradient is that of the whole batch.  With one worker, BLAS gets
+    :func:`graphtools.threads.threads_for` the largest product of a step (one thread unless asked).
     """
     epochs, batch_size, lr, clip, seed = check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer,
                                                              clip=clip, seed=seed)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
     if workers is None:  # measured: threads pay off from hidden 128 and batch 64 on, not below
-        workers = min(os.cpu_count() or 1, 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
+        workers = min(threads(), 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
     meta = {**(meta or {}), "workers": workers}  # results differ in the last bits with the worker count
     with contextlib.ExitStack() as stack:
         pool = None
@@ -111,7 +113,10 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
             # data parallel over batch parts, one BLAS thread per worker: the elementwise passes
             # (single-threaded in numpy) then run on every core too
             pool = stack.enter_context(ThreadPoolExecutor(workers - 1))  # the caller works too
-            stack.enter_context(threadpool_limits(1))
+            stack.enter_context(blas_limit(1))
+        else:
+            h = model.hidden_size
+            stack.enter_context(blas_limit(threads_for(2.0 * batch_size * h * max(h, x.shape[-1]) * 4)))
         batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
 
         def step(idx):

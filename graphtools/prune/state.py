@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from graphtools.prune.methods import (
 )
 from graphtools.prune.report import MatrixPruning, PruneReport
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
+from graphtools.threads import single_threaded, threads, with_blas_threads
 from graphtools.validate import check_seed
 
 
@@ -91,15 +91,17 @@ def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, r
 
 
 def _parallel(function, items: list) -> list:
-    """``[function(x) for x in items]``, on up to ``os.cpu_count()`` threads (numpy, BLAS and ARPACK
-    release the interpreter lock for most of their work); the first exception is raised, in order."""
-    workers = min(len(items), os.cpu_count() or 1)
+    """``[function(x) for x in items]``, on up to :func:`graphtools.threads.threads` threads (numpy,
+    BLAS and ARPACK release the interpreter lock for most of their work), each on one BLAS thread;
+    the first exception is raised, in order."""
+    workers = min(len(items), threads())
     if workers <= 1:
         return [function(x) for x in items]
-    with ThreadPoolExecutor(workers) as pool:
+    with single_threaded(), ThreadPoolExecutor(workers) as pool:
         return list(pool.map(function, items))
 
 
+@with_blas_threads
 def prune_state(state, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
                 per_gate: bool = False, rounds: int = 10, exclude=None):
     """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).

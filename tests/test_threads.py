@@ -1,0 +1,137 @@
+"""BLAS thread discipline: the budget, the per-call limits, the CLI option and where they apply."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+import graphtools.spectral as spectral
+from graphtools import threads as T
+from graphtools.cli import main
+from graphtools.errors import GraphtoolsError
+from graphtools.nn import classifier as classifier_module
+from graphtools.nn.classifier import SequenceClassifier
+from graphtools.nn.training import fit
+
+EXAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "examples" / "lstm_pruned.npz")
+THREAD_VARS = ("GRAPHTOOLS_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+@pytest.fixture
+def clean(monkeypatch):
+    for name in THREAD_VARS:
+        monkeypatch.delenv(name, raising=False)
+    T.set_threads(None)
+    yield monkeypatch
+    monkeypatch.undo()
+    T.set_threads(None)
+
+
+def test_defaults_one_blas_thread_and_every_core_for_workers(clean):
+    assert T.blas_threads() == 1
+    assert T.threads() == T.available_cores()
+    assert T.current_threads() == 1  # set_threads applied it to the loaded libraries
+
+
+def test_environment_and_explicit_setting(clean):
+    clean.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert T.blas_threads() == 3 and T.threads() == T.available_cores()
+    clean.setenv("GRAPHTOOLS_THREADS", "2")
+    assert T.blas_threads() == 2 and T.threads() == 2
+    assert T.set_threads(5) == 5 and T.blas_threads() == 5
+    assert T.set_threads(4, blas=1) == 4 and T.blas_threads() == 1
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
+def test_bad_environment_value_is_an_error(clean, value):
+    clean.setenv("GRAPHTOOLS_THREADS", value)
+    with pytest.raises(GraphtoolsError, match="GRAPHTOOLS_THREADS must be a whole number"):
+        T.threads()
+
+
+def test_small_work_gets_one_thread_whatever_was_asked(clean):
+    T.set_threads(2)
+    assert T.threads_for(T.SMALL_WORK - 1) == 1
+    assert T.threads_for(T.SMALL_WORK) == 2
+
+
+@pytest.mark.parametrize("budget,jobs", [(1, 1), (2, 2), (2, 3), (8, 3), (16, 4)])
+def test_workers_never_exceed_the_budget(clean, budget, jobs):
+    T.set_threads(budget)
+    per = T.worker_threads(jobs)
+    assert per >= 1
+    assert per * jobs <= max(budget, jobs)
+
+
+def test_blas_limit_sets_and_restores(clean):
+    T.set_threads(2)
+    assert T.current_threads() == 2
+    with T.blas_limit(1):
+        assert T.current_threads() == 1
+    assert T.current_threads() == 2
+    with T.blas_limit(8):  # never raises the count
+        assert T.current_threads() == 2
+
+
+def test_small_svd_runs_on_one_thread_even_when_two_are_set(clean):
+    T.set_threads(2)
+    seen = []
+    real = spectral.la.eigh
+
+    def spy(*args, **kwargs):
+        seen.append(T.current_threads())
+        return real(*args, **kwargs)
+
+    clean.setattr(spectral.la, "eigh", spy)
+    W = np.random.default_rng(0).random((256, 64)) < 0.2
+    spectral.top_singular_values(W, 2)
+    assert seen == [1]
+
+
+def test_trainer_runs_blas_on_one_thread_per_worker(clean):
+    T.set_threads(2)
+    seen = []
+    real = classifier_module.SequenceClassifier.loss_and_grads
+
+    def spy(self, *args, **kwargs):
+        seen.append(T.current_threads())
+        return real(self, *args, **kwargs)
+
+    clean.setattr(classifier_module.SequenceClassifier, "loss_and_grads", spy)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3, 4)).astype(np.float32), rng.integers(0, 2, 40)
+    for workers in (1, 2):
+        seen.clear()
+        model = SequenceClassifier("rnn", 4, 8, num_classes=2, seed=0)
+        fit(model, x, y, epochs=1, batch_size=20, workers=workers)
+        assert seen and set(seen) == {1}
+
+
+def test_cli_threads_option_and_bad_environment(clean, tmp_path):
+    ok = CliRunner().invoke(main, ["--threads", "1", "analyze", EXAMPLE, "--format", "json"])
+    assert ok.exit_code == 0, ok.output
+    assert '"sigma1"' in ok.output
+    bad = CliRunner().invoke(main, ["--threads", "0", "analyze", EXAMPLE])
+    assert bad.exit_code == 2 and "--threads" in bad.output
+    clean.setenv("GRAPHTOOLS_THREADS", "many")
+    env = CliRunner().invoke(main, ["analyze", EXAMPLE])
+    assert env.exit_code == 1
+    assert env.output.strip() == "error: GRAPHTOOLS_THREADS must be a whole number >= 1, got 'many'"
+
+
+def test_the_command_line_starts_openblas_on_one_thread():
+    """Imported before numpy, graphtools.cli has OpenBLAS start on one thread (no thread pool),
+    unless a thread number was given in the environment."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import graphtools.cli, numpy, threadpoolctl; "
+            "print(max(i['num_threads'] for i in threadpoolctl.threadpool_info() if i['user_api'] == 'blas'))")
+    clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
+    one = subprocess.run([sys.executable, "-c", code], env=clean, capture_output=True, text=True, check=True)
+    assert one.stdout.strip() == "1"
+    asked = subprocess.run([sys.executable, "-c", code], env={**clean, "OPENBLAS_NUM_THREADS": "2"},
+                           capture_output=True, text=True, check=True)
+    assert asked.stdout.strip() == "2"
