@@ -36,7 +36,8 @@ def as_csr(B, *, copy: bool = True) -> sp.csr_matrix:
         if arr.ndim != 2:
             raise ValueError(f"a biadjacency must be 2-D, got shape {arr.shape}")
         # CSR of the array's own dtype, then float64 data: no dense float64 copy of a float32 weight
-        M = sp.csr_matrix(arr)
+        # (float16, which scipy.sparse cannot hold, is widened to float32 first)
+        M = sp.csr_matrix(arr.astype(np.float32) if arr.dtype == np.float16 else arr)
         M = M.astype(np.float64, copy=M.dtype != np.float64)
     M.eliminate_zeros()
     M.sort_indices()

@@ -58,3 +58,12 @@ def test_gate_blocks_split_rows_in_order():
     assert np.array_equal(np.vstack([b for _, b in blocks]), W)
     with pytest.raises(ValueError):
         gate_blocks(np.ones((10, 2)), ("r", "z", "n"))
+
+
+def test_as_csr_widens_float16_weights():
+    from graphtools.structure import as_csr
+
+    w = np.array([[0.0, 1.5], [-2.0, 0.0]], dtype=np.float16)
+    M = as_csr(w)
+    assert M.dtype == np.float64 and M.nnz == 2
+    assert np.array_equal(M.toarray(), w.astype(np.float64))
