@@ -26,6 +26,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
+from graphtools.cover import cover_radius  # noqa: F401  (re-exported: graphtools.spectral.cover_radius)
 from graphtools.structure import as_csr, bipartite_components, edge_components, input_degrees, output_degrees
 
 #: Components with at most this many matrix entries use a dense SVD.
@@ -149,6 +150,11 @@ def is_ramanujan(sigma1: float, sigma2: float, bound: float | None) -> bool | No
     if bound is None:
         return None
     return bool(bound - sigma2 >= -RAMANUJAN_RTOL * max(1.0, sigma1))
+
+
+def cover_gap(sigma2: float, cover: float | None) -> float | None:
+    """``cover_bound - sigma_2``: the Ramanujan gap against the universal-cover radius (None without one)."""
+    return None if cover is None else cover - sigma2
 
 
 def delta_s(sigma1: float, sigma2: float) -> float | None:
