@@ -11,6 +11,7 @@ import numpy as np
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
+from graphtools.model import describe
 from graphtools.prune.common import OUTPUT_FORMATS
 from graphtools.prune.report import PruneReport
 from graphtools.prune.state import prune_state
@@ -63,13 +64,23 @@ def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] 
         _write_npz(handle, out)
 
 
+def _start_weights(path) -> dict | None:
+    """Weight name -> canonical matrix (masks applied) of the checkpoint at ``path``; None for None."""
+    if path is None:
+        return None
+    return {w.name: np.asarray(w.matrix) for w in describe(load_state(path).tensors).weights}
+
+
 def prune_file(path, output, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-               per_gate: bool = False, rounds: int = 10, exclude=None) -> PruneReport:
+               per_gate: bool = False, rounds: int = 10, exclude=None, *, definition: str | None = None,
+               target: str = "random", steps: int | None = None, start_from=None) -> PruneReport:
     """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
-    when anything fails).  What ``graphtools prune`` runs."""
+    when anything fails).  What ``graphtools prune`` runs.  ``start_from``: a checkpoint whose
+    (masked) weights rewire starts from."""
     _output_format(os.fspath(output))
     checkpoint = load_state(path)
     state, _, report = prune_state(checkpoint.tensors, method, sparsity, scope, include, seed, per_gate,
-                                   rounds, exclude)
+                                   rounds, exclude, definition=definition, target=target, steps=steps,
+                                   start=_start_weights(start_from))
     write_pruned(output, state, checkpoint.metadata, report)
     return report

@@ -185,21 +185,23 @@ def guard_schedule(n: int, sparsity: float, rounds: int) -> list[int]:
     return list(np.minimum.accumulate(keep).tolist())
 
 
-def _not_ramanujan(r: int, summary: GraphSummary) -> str:
-    if summary.ramanujan_bound is None:
+def _not_ramanujan(r: int, summary: GraphSummary, definition: str | None = None) -> str:
+    bound = summary.cover_bound if definition == "cover" else summary.ramanujan_bound
+    if bound is None:
         return f"next round ({r}) not Ramanujan: it leaves no edge (bound undefined)"
-    return (f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > bound "
-            f"{summary.ramanujan_bound:.6g}")
+    what = "cover bound" if definition == "cover" else "bound"
+    return f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > {what} {bound:.6g}"
 
 
 class _Guard:
     """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary."""
 
-    def __init__(self, shape, rounds: int):
+    def __init__(self, shape, rounds: int, definition: str | None = None):
         self.mask = np.ones(shape, dtype=bool)  # round 0: nothing pruned (complete graph, Ramanujan)
         self.summary: GraphSummary | None = None
         self.stop: GuardStop | None = None
         self.rounds = rounds
+        self.definition = definition
 
     def offer(self, r: int, candidate: np.ndarray) -> None:
         """Accept round ``r``'s mask if it is Ramanujan; otherwise stop at round ``r - 1``."""
@@ -207,8 +209,8 @@ class _Guard:
             return
         if np.count_nonzero(candidate) != np.count_nonzero(self.mask):  # an unchanged mask needs no check
             summary = graph_summary(candidate)
-            if not summary.is_ramanujan:
-                self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary))
+            if not summary.is_ramanujan_by(self.definition):
+                self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary, self.definition))
                 return
             self.mask, self.summary = candidate, summary
         if r == self.rounds:
@@ -218,14 +220,16 @@ class _Guard:
         return self.mask, self.stop, self.summary if self.summary is not None else graph_summary(self.mask)
 
 
-def guard_mask(weight, sparsity: float, rounds: int = 10) -> tuple[np.ndarray, GuardStop, GraphSummary]:
+def guard_mask(weight, sparsity: float, rounds: int = 10,
+               definition: str | None = None) -> tuple[np.ndarray, GuardStop, GraphSummary]:
     """ramanujan-guard on one matrix: the mask, where it stopped, and the mask's summary.
 
     Round ``r`` keeps the ``guard_schedule(n, s, K)[r]`` largest ``|w|`` (the ranking of
     :func:`magnitude_mask`, so rounds are nested); the matrix stops at the last round
-    whose mask is Ramanujan.  Round 0 keeps everything (the complete graph, Ramanujan)."""
+    whose mask is Ramanujan (``definition``: "average" (None) or "cover", as in
+    :meth:`GraphSummary.is_ramanujan_by`).  Round 0 keeps everything (the complete graph, Ramanujan)."""
     scores = _scores(weight)
-    guard = _Guard(scores.shape, rounds)
+    guard = _Guard(scores.shape, rounds, definition)
     for r, keep in enumerate(guard_schedule(scores.size, sparsity, rounds)[1:], start=1):
         guard.offer(r, top_k_mask(scores, keep))
         if guard.stop is not None:
@@ -252,7 +256,7 @@ def compute_mask(weight, method: str, sparsity: float, rng=None, *, rounds: int 
         raise InfeasibleSparsity(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
 
 
-def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int):
+def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int, definition: str | None = None):
     """(mask, extra, summary or None) of one matrix or gate block, layer scope."""
     if method == "magnitude":
         return magnitude_mask(weight, sparsity), None, None
@@ -263,5 +267,5 @@ def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: in
     if method == "array-code":
         mask, fit = fit_array_code(weight.shape, sparsity)
         return mask, fit, None
-    mask, stop, summary = guard_mask(weight, sparsity, rounds)
+    mask, stop, summary = guard_mask(weight, sparsity, rounds, definition)
     return mask, stop, summary
