@@ -91,3 +91,19 @@ def test_prune_rewire_errors(tmp_path):
     result = run("prune", src, "-o", out, "--method", "rewire", "--from", sparse, "--sparsity", "0.5")
     assert result.exit_code != 0 and "fewer than" in result.output and len(result.output.splitlines()) == 1
     assert not out.exists()
+
+
+def test_ramanujan_guard_definition(tmp_path):
+    from graphtools.prune import prune_state
+
+    rng = np.random.default_rng(0)
+    state = {"fc.weight": rng.normal(size=(40, 30)).astype(np.float32)}
+    _, masks_avg, avg = prune_state(state, "ramanujan-guard", 0.97, include=["fc.*"], rounds=6)
+    _, masks_cov, cov = prune_state(state, "ramanujan-guard", 0.97, include=["fc.*"], rounds=6,
+                                    definition="cover")
+    a, c = avg.matrices[0], cov.matrices[0]
+    assert c.after.is_ramanujan_cover and a.after.is_ramanujan
+    assert c.guard.round >= a.guard.round  # the cover bound is never below the average-degree one
+    assert c.after.cover_bound >= c.after.ramanujan_bound * (1 - 1e-6)
+    if c.guard.round < c.guard.rounds:
+        assert "cover bound" in c.guard.reason
