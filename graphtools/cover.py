@@ -30,8 +30,8 @@ Method.  Number the directed edges ``e = (u -> v)`` of ``G``; the successors of
   duality (Slater's condition holds) the best one equals ``rho(T)``.
   For uniform ``q`` this is the argument of Hoory's lower bound.
 
-We maximise ``L`` with the multiplicative update ``q_e <- q_e (F_e(g)/L)^2``,
-``r_v <- r_v (S_v(g)/L)^2``, where ``g_f = sqrt(q_f / ((B^T q)_f + r_v))`` is the
+We maximise ``L`` with the multiplicative update ``q_e <- q_e (F_e(g)/L)^{3/2}``,
+``r_v <- r_v (S_v(g)/L)^{3/2}``, where ``g_f = sqrt(q_f / ((B^T q)_f + r_v))`` is the
 primal point the dual weights define (the KKT conditions are ``F_e = S_v = L``
 wherever ``q_e, r_v > 0``).  The iteration stops when ``L`` has improved by
 less than ``rtol * L / 10`` over ten steps.  A certified upper bound is then
@@ -54,6 +54,9 @@ from graphtools.structure import as_csr
 
 #: Default relative tolerance of :func:`cover_radius_bounds`.
 COVER_RTOL = 1e-6
+
+#: Exponent of the multiplicative dual update (1: plain; larger: faster, less stable).
+_STEP = 1.5
 
 #: Most dual steps :func:`cover_radius_bounds` takes before it stops anyway.
 COVER_MAX_STEPS = 2000
@@ -144,29 +147,33 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     count = M.shape[0] + M.shape[1]
     tail, head, reverse = _directed_edges(M)
     degree = np.bincount(tail, minlength=count).astype(np.float64)
-    q = np.ones(tail.size)
+    # Directed edges in two halves, (row -> column) then (column -> row): the reverse of an
+    # edge is the same index in the other half, so q[reverse] is the view q[::-1].
+    q = np.ones((2, tail.size // 2))
     r = (degree > 0).astype(np.float64)
     history: list[float] = []
     lower, g, steps = 0.0, None, 0
     for steps in range(1, max_steps + 1):
-        q_in = np.bincount(head, weights=q, minlength=count)
-        bq = q_in[tail] - q[reverse] + r[tail]
-        bound = 2.0 * float(np.sum(np.sqrt(q * bq))) / (q.sum() + r.sum())
+        flat = q.ravel()
+        into = np.bincount(head, weights=flat, minlength=count) + r
+        bq = into[tail].reshape(q.shape) - q[::-1]
+        bound = 2.0 * float(np.sum(np.sqrt(q * bq))) / (flat.sum() + r.sum())
         if bound > lower:
             lower = bound
         with np.errstate(divide="ignore", invalid="ignore"):
             g = np.sqrt(q / bq)
-        S = np.bincount(tail, weights=g, minlength=count)
-        F = 1.0 / g + S[head] - g[reverse]
+        S = np.bincount(tail, weights=g.ravel(), minlength=count)
+        F = 1.0 / g + S[head].reshape(q.shape) - g[::-1]
         history.append(lower)
         if len(history) > 30 and history[-1] - history[-11] <= rtol * history[-1] / 10:
             break
-        q = q * (F / bound)
-        r = r * (S / bound)
+        q *= (F / bound) ** _STEP
+        r *= (S / bound) ** _STEP
         scale = q.sum() + r.sum()
         q /= scale
         r /= scale
         np.maximum(q, 1e-280, out=q)
+    g = g.ravel()
     upper = min(_polish_upper(lower * (1.0 + rtol / 4), g, tail, head, reverse, degree, count), _max_degree_bound(M))
     upper = max(upper, lower)
     lower, upper = float(lower), float(upper)
