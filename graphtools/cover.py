@@ -58,6 +58,9 @@ COVER_RTOL = 1e-6
 #: Exponent of the multiplicative dual update (1: plain; larger: faster, less stable).
 _STEP = 1.5
 
+#: Floor of the dual weights (relative to their unit sum), so that no ratio becomes 0/0.
+_FLOOR = 1e-200
+
 #: Most dual steps :func:`cover_radius_bounds` takes before it stops anyway.
 COVER_MAX_STEPS = 2000
 
@@ -150,7 +153,9 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     # Directed edges in two halves, (row -> column) then (column -> row): the reverse of an
     # edge is the same index in the other half, so q[reverse] is the view q[::-1].
     q = np.ones((2, tail.size // 2))
-    r = (degree > 0).astype(np.float64)
+    alive = (degree > 0).astype(np.float64)
+    r = alive.copy()
+    last = np.ones_like(q)
     history: list[float] = []
     lower, g, steps = 0.0, None, 0
     for steps in range(1, max_steps + 1):
@@ -160,10 +165,14 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         bound = 2.0 * float(np.sum(np.sqrt(q * bq))) / (flat.sum() + r.sum())
         if bound > lower:
             lower = bound
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             g = np.sqrt(q / bq)
-        S = np.bincount(tail, weights=g.ravel(), minlength=count)
-        F = 1.0 / g + S[head].reshape(q.shape) - g[::-1]
+            S = np.bincount(tail, weights=g.ravel(), minlength=count)
+            F = 1.0 / g + S[head].reshape(q.shape) - g[::-1]
+        if not (np.isfinite(F).all() and np.isfinite(S).all()):
+            g = last  # rounding broke the step: keep the last good primal point
+            break
+        last = g
         history.append(lower)
         if len(history) > 30 and history[-1] - history[-11] <= rtol * history[-1] / 10:
             break
@@ -172,7 +181,8 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         scale = q.sum() + r.sum()
         q /= scale
         r /= scale
-        np.maximum(q, 1e-280, out=q)
+        np.maximum(q, _FLOOR, out=q)
+        np.maximum(r, _FLOOR * alive, out=r)
     g = g.ravel()
     upper = min(_polish_upper(lower * (1.0 + rtol / 4), g, tail, head, reverse, degree, count), _max_degree_bound(M))
     upper = max(upper, lower)

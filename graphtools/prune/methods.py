@@ -135,10 +135,15 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     rho = keep_count(size, sparsity) / size if size else 0.0
     if rho <= 0:
         raise _Unfit("an array-code mask keeps at least one weight; the requested sparsity keeps none")
+    asked = 1.0 - sparsity  # the density as typed; ``rho`` is it after rounding the kept count
+
+    def miss(p: int) -> float:  # relative distance of 1/p to the density, as asked or as rounded
+        return min(abs(1.0 / p - rho) / rho, abs(1.0 / p - asked) / asked)
+
     below, above = _primes_around(1.0 / rho)
     choices = [p for p in (below, above) if p is not None]
-    q = min(choices, key=lambda p: abs(1.0 / p - rho))
-    if abs(1.0 / q - rho) > ARRAY_CODE_RTOL * rho:
+    q = min(choices + [p for p in _primes_around(1.0 / asked) if p is not None], key=miss)
+    if miss(q) > ARRAY_CODE_RTOL:
         near = " or ".join(f"{1 - 1 / p:.6g} (q = {p})" for p in choices)
         raise _Unfit(
             f"array-code masks have density 1/q for a prime q, and the requested density {rho:.6g} is not "

@@ -11,6 +11,17 @@ def _yes(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _fitted_verdict(after) -> str:
+    """Whether the fitted array-code mask passed the Ramanujan tests (cropping can break it)."""
+    if after.ramanujan_bound is None:
+        return "; fitted mask: no Ramanujan bound"
+    text = (f"; fitted mask {'is' if after.is_ramanujan else 'is NOT'} Ramanujan (sigma2 {after.sigma2:.4g} "
+            f"{'<=' if after.is_ramanujan else '>'} bound {after.ramanujan_bound:.4g}")
+    if after.cover_bound is not None:
+        text += f"; cover bound {after.cover_bound:.4g}: {'yes' if after.is_ramanujan_cover else 'no'}"
+    return text + ")"
+
+
 def render_prune_table(report: PruneReport, source: str = "", output: str = "") -> str:
     """The before/after table of ``graphtools prune``: per matrix (and gate block) density,
     sigma2, the bound after and the Ramanujan check before and after; then where
@@ -54,6 +65,7 @@ def render_prune_table(report: PruneReport, source: str = "", output: str = "") 
             notes.append(
                 f"{label}: q = {a.q}, l = {a.l}, {copies}; degree spread in {a.in_spread}, out {a.out_spread}"
                 + (" (biregular" + (", exactly the array code)" if a.exact else ")") if a.biregular else "")
+                + _fitted_verdict(m.after)
             )
     if notes:
         lines += [""] + notes
