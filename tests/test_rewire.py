@@ -107,3 +107,37 @@ def test_ramanujan_guard_definition(tmp_path):
     assert c.after.cover_bound >= c.after.ramanujan_bound * (1 - 1e-6)
     if c.guard.round < c.guard.rounds:
         assert "cover bound" in c.guard.reason
+
+
+def test_array_code_suggested_sparsity_is_accepted():
+    import re
+
+    from graphtools.errors import GraphtoolsError
+    from graphtools.prune import compute_mask
+
+    for shape in [(12, 12), (7, 9), (128, 28), (30, 31)]:
+        weight = np.random.default_rng(0).normal(size=shape)
+        with pytest.raises(GraphtoolsError) as refused:
+            compute_mask(weight, "array-code", 0.9)
+        suggested = [float(x) for x in re.findall(r"(\d\.\d+) \(q = \d+\)", str(refused.value))]
+        assert suggested
+        for s in suggested:
+            mask = compute_mask(weight, "array-code", s)
+            assert mask.shape == shape and mask.any()
+
+
+def test_array_code_table_says_whether_the_fit_is_ramanujan(tmp_path):
+    rng = np.random.default_rng(0)
+    src, out = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, **{"fc.weight": rng.normal(size=(128, 28)).astype(np.float32)})
+    result = run("prune", src, "-o", out, "--method", "array-code", "--sparsity", f"{1 - 1 / 17:.6f}",
+                 "--include", "fc.*")
+    assert result.exit_code == 0, result.output
+    from graphtools.prune import prune_state
+
+    _, _, report = prune_state({"fc.weight": rng.normal(size=(128, 28))}, "array-code", 1 - 1 / 17,
+                               include=["fc.*"])
+    after = report.matrices[0].after
+    assert after.is_ramanujan is False  # the cropped fit of the issue: sigma2 3.47 > bound 3.34
+    verdict = "is NOT Ramanujan"
+    assert f"fitted mask {verdict}" in result.output
