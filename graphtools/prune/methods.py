@@ -213,7 +213,7 @@ class _Guard:
         if self.stop is not None:
             return
         if np.count_nonzero(candidate) != np.count_nonzero(self.mask):  # an unchanged mask needs no check
-            summary = graph_summary(candidate)
+            summary = graph_summary(candidate, cover=self.definition == "cover")
             if not summary.is_ramanujan_by(self.definition):
                 self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary, self.definition))
                 return
@@ -222,7 +222,10 @@ class _Guard:
             self.stop = GuardStop(r, self.rounds, "reached target")
 
     def result(self) -> tuple[np.ndarray, GuardStop, GraphSummary]:
-        return self.mask, self.stop, self.summary if self.summary is not None else graph_summary(self.mask)
+        summary = self.summary
+        if summary is None or summary.cover_bound is None:  # the report shows the cover bound too
+            summary = graph_summary(self.mask)
+        return self.mask, self.stop, summary
 
 
 def guard_mask(weight, sparsity: float, rounds: int = 10,

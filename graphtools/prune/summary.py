@@ -80,7 +80,7 @@ def _top_two(nz: np.ndarray, edges: int) -> tuple[float, float]:
     return float(s1), float(s2)
 
 
-def graph_summary(B) -> GraphSummary:
+def graph_summary(B, *, cover: bool = True) -> GraphSummary:
     """Density, ``sigma_1``, ``sigma_2``, Ramanujan bound and check, degree ranges of ``1[B != 0]``.
 
     Singular values: :func:`_top_two` (ARPACK for large components, never a full SVD
@@ -88,7 +88,9 @@ def graph_summary(B) -> GraphSummary:
     ``sigma_1 = sqrt(mn)``, ``sigma_2 = 0`` (rank one), so unpruned dense weights cost
     nothing.  The bound is DESIGN.md's: ``sqrt(d_in - 1) + sqrt(d_out - 1)`` with
     ``d_in = E / #non-isolated inputs``, ``d_out = E / #non-isolated outputs``
-    (:func:`graphtools.spectral.ramanujan_bound_from_degrees`).
+    (:func:`graphtools.spectral.ramanujan_bound_from_degrees`).  With ``cover`` (default) also
+    the universal-cover radius and its Ramanujan check (:func:`graphtools.spectral.cover_radius`);
+    ramanujan-guard's average-degree rounds skip it.
     """
     nz = np.asarray(B) != 0
     m, n = nz.shape
@@ -104,7 +106,7 @@ def graph_summary(B) -> GraphSummary:
     bound = None
     if edges:
         bound = ramanujan_bound_from_degrees(edges / np.count_nonzero(d_in), edges / np.count_nonzero(d_out))
-    cover = cover_radius(nz) if edges else None
+    radius = cover_radius(nz) if edges and cover else None
     return GraphSummary(
         nnz=edges,
         density=edges / nz.size,
@@ -114,6 +116,6 @@ def graph_summary(B) -> GraphSummary:
         is_ramanujan=is_ramanujan(s1, s2, bound),
         in_degree=(int(d_in.min()), int(d_in.max())),
         out_degree=(int(d_out.min()), int(d_out.max())),
-        cover_bound=cover,
-        is_ramanujan_cover=is_ramanujan(s1, s2, cover),
+        cover_bound=radius,
+        is_ramanujan_cover=is_ramanujan(s1, s2, radius),
     )
