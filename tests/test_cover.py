@@ -125,3 +125,28 @@ def test_degenerate_inputs():
     assert cover_radius(padded) == pytest.approx(1 + math.sqrt(2))
     with pytest.raises(ValueError):
         cover_radius_bounds(np.ones((2, 2)), rtol=float("nan"))
+
+
+def test_analyze_reports_cover_fields_and_nulls(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from graphtools.cli import main
+
+    star = np.zeros((6, 5), np.float32)
+    star[0, :] = 1.0  # one output joined to all 5 inputs: K_{1,5}, plus isolated outputs
+    ckpt = tmp_path / "odd.npz"
+    np.savez(ckpt, **{"a.weight": star, "b.weight": np.zeros((3, 4), np.float32),
+                      "c.weight": np.ones((1, 1), np.float32)})
+    result = CliRunner().invoke(main, ["analyze", str(ckpt), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    layers = {layer["name"]: layer for layer in json.loads(result.output)["layers"]}
+    a, b, c = layers["a.weight"], layers["b.weight"], layers["c.weight"]
+    assert a["cover_bound"] == pytest.approx(math.sqrt(5)) and a["is_ramanujan_cover"] is True
+    assert a["ramanujan_bound"] == pytest.approx(2.0)  # sqrt(5 - 1) + sqrt(1 - 1)
+    assert a["cover_gap"] == pytest.approx(a["cover_bound"] - a["sigma2"])
+    assert b["cover_bound"] is None and b["cover_gap"] is None and b["is_ramanujan_cover"] is None
+    assert c["cover_bound"] == pytest.approx(1.0)
+    table = CliRunner().invoke(main, ["analyze", str(ckpt)])
+    assert table.exit_code == 0 and " cover " in table.output
