@@ -33,8 +33,10 @@ Method.  Number the directed edges ``e = (u -> v)`` of ``G``; the successors of
 We maximise ``L`` with the multiplicative update ``q_e <- q_e (F_e(g)/L)^{3/2}``,
 ``r_v <- r_v (S_v(g)/L)^{3/2}``, where ``g_f = sqrt(q_f / ((B^T q)_f + r_v))`` is the
 primal point the dual weights define (the KKT conditions are ``F_e = S_v = L``
-wherever ``q_e, r_v > 0``).  The iteration stops when ``L`` has improved by
-less than ``rtol * L / 10`` over ten steps.  A certified upper bound is then
+wherever ``q_e, r_v > 0``).  Once ``L`` has improved by less than
+``rtol * L / 10`` over ten steps (step ``k``), the iteration goes on until the
+certified bracket is narrower than ``rtol`` (checked every 20 steps), but at
+most to step ``4k``.  The certified upper bound is
 formed from a few steps of the tree recursion ``g_{uv} <- 1/(z - S_v + g_{vu})``
 started at that primal point: with ``G_v = 1/(z - S_v) > 0``,
 ``rho(T) <= max_v (2 - d_v + sum_{u ~ v} sqrt(1 + 4 G_u G_v)) / (2 G_v)`` (the
@@ -157,7 +159,12 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     r = alive.copy()
     last = np.ones_like(q)
     history: list[float] = []
-    lower, g, steps = 0.0, None, 0
+    lower, g, steps, stalled = 0.0, None, 0, None
+    cap = _max_degree_bound(M)
+
+    def _upper(lower, g):
+        return max(lower, min(_polish_upper(lower * (1.0 + rtol / 4), g, tail, head, reverse, degree, count), cap))
+
     for steps in range(1, max_steps + 1):
         flat = q.ravel()
         into = np.bincount(head, weights=flat, minlength=count) + r
@@ -174,8 +181,12 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
             break
         last = g
         history.append(lower)
-        if len(history) > 30 and history[-1] - history[-11] <= rtol * history[-1] / 10:
-            break
+        if stalled is None and len(history) > 30 and history[-1] - history[-11] <= rtol * history[-1] / 10:
+            stalled = steps
+        if stalled is not None and (steps - stalled) % 20 == 0:
+            upper = _upper(lower, g.ravel())
+            if upper - lower <= rtol * upper or steps >= 4 * stalled:
+                break
         q *= (F / bound) ** _STEP
         r *= (S / bound) ** _STEP
         scale = q.sum() + r.sum()
@@ -183,9 +194,7 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         r /= scale
         np.maximum(q, _FLOOR, out=q)
         np.maximum(r, _FLOOR * alive, out=r)
-    g = g.ravel()
-    upper = min(_polish_upper(lower * (1.0 + rtol / 4), g, tail, head, reverse, degree, count), _max_degree_bound(M))
-    upper = max(upper, lower)
+    upper = _upper(lower, g.ravel())
     lower, upper = float(lower), float(upper)
     return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps, certified=bool(upper - lower <= rtol * upper))
 
