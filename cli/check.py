@@ -15,6 +15,9 @@ EXIT_FAILED = 3
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--require-ramanujan", "require", multiple=True, metavar="GLOB",
               help="Weights whose names match GLOB must be Ramanujan (repeatable).")
+@click.option("--definition", type=click.Choice(["average", "cover"]), default=None,
+              help="Ramanujan test for --require-ramanujan: average-degree bound (default, the paper's) or "
+                   "the universal cover's spectral radius.")
 @click.option("--min-spectral-gap", type=FINITE, metavar="X", help="Every selected weight: sigma1 - sigma2 >= X.")
 @click.option("--min-normalized-gap", type=FINITE, metavar="X", help="Every selected weight: 1 - sigma2(N) >= X.")
 @click.option("--max-isolated", type=int, metavar="N", help="Every selected weight: at most N isolated nodes.")
@@ -30,12 +33,12 @@ EXIT_FAILED = 3
 @click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
               help="Also write the HTML report of analyze, with the rule results on top.")
 @loading_options
-def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
+def check(path, require, definition, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
           select, config, junit, module, html_path, rename, threshold, threshold_rel):
     """Check graph properties of PATH; print PASS/FAIL per rule; exit 3 if any rule fails, 1 on bad
     input (including a pattern that matches no 2-D weight matrix)."""
     rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
-                  steps, tuple(select) or ("*",), tuple(rename), threshold, threshold_rel, module)
+                  steps, tuple(select) or ("*",), tuple(rename), threshold, threshold_rel, module, definition)
     if config:
         rules = load_rules(config).merged(rules)
     report = run_checks(path, rules)

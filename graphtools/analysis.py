@@ -22,6 +22,8 @@ from graphtools.model import ModelDescription, RecurrentLayer
 from graphtools.recurrence import mixing_depth, reachability, transitions
 from graphtools.spectral import (
     average_degrees,
+    cover_gap,
+    cover_radius,
     delta_s,
     is_ramanujan,
     normalized_gap,
@@ -82,6 +84,9 @@ class LayerReport:
     biregular: tuple[int, int] | None
     weighted: WeightedSpectrum
     bounds: dict | None = None  # expansion bounds, with ``--bounds``
+    cover_bound: float | None = None  # rho of the universal cover (spectral.cover_radius)
+    cover_gap: float | None = None  # cover_bound - sigma2
+    is_ramanujan_cover: bool | None = None  # sigma2 <= cover_bound
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -199,6 +204,7 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
     degrees = average_degrees(B)
     bound = None if degrees is None else ramanujan_bound_from_degrees(*degrees)
     norm_gap = normalized_gap(B, method)
+    cover = cover_radius(B)
     extra = None
     if bounds:
         from graphtools.expansion import expansion_bounds
@@ -224,6 +230,9 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
         biregular=biregular_degrees(B),
         weighted=WeightedSpectrum(w1, w2, w1 - w2),
         bounds=extra,
+        cover_bound=cover,
+        cover_gap=cover_gap(s2, cover),
+        is_ramanujan_cover=is_ramanujan(s1, s2, cover),
     )
 
 

@@ -4,7 +4,9 @@ A rule is checked once per subject (a weight matrix, or a recurrent layer
 direction for reachability) and passes or fails with the measured value:
 
 * ``require_ramanujan``: every whole weight whose name matches one of the glob
-  patterns has ``sigma_2 <= ramanujan_bound``;
+  patterns has ``sigma_2 <= ramanujan_bound`` (``definition = "average"``, the
+  default: average degrees, the paper's) or ``sigma_2 <= cover_bound``
+  (``definition = "cover"``: the universal cover's spectral radius);
 * ``min_spectral_gap``, ``min_normalized_gap``: ``sigma_1 - sigma_2`` and
   ``1 - sigma_2(N)`` of every selected weight are at least the threshold;
 * ``max_isolated``: isolated input plus output nodes of every selected weight
@@ -51,6 +53,7 @@ class Rules:
     threshold: float | None = None
     threshold_rel: float | None = None
     module: str | None = None
+    definition: str | None = None  # Ramanujan definition: "average" (None means it) or "cover"
 
     def is_empty(self) -> bool:
         return not self.require_ramanujan and all(
@@ -124,6 +127,8 @@ def _validated(rules: Rules) -> Rules:
     check_options(rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
     if rules.module is not None and (not isinstance(rules.module, str) or rules.min_reachability is None):
         raise GraphtoolsError("module (--module PREFIX) selects the module of min_reachability: give that rule too")
+    if rules.definition not in (None, *RAMANUJAN_DEFINITIONS):
+        raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, not {rules.definition!r}")
     if rules.min_reachability is not None and rules.steps is None:
         raise GraphtoolsError("min_reachability needs steps (--steps T): reachability is measured over T steps")
     if rules.is_empty():
@@ -156,6 +161,17 @@ def load_rules(path: str | os.PathLike) -> Rules:
             value = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
         values[name] = value
     return Rules(**values)
+
+
+#: The two Ramanujan tests: average-degree bound, universal-cover radius (docs/measures.md).
+RAMANUJAN_DEFINITIONS = ("average", "cover")
+
+
+def ramanujan_verdict(report: LayerReport, definition: str | None) -> tuple[bool | None, float | None, str]:
+    """``(is_ramanujan, bound, bound name)`` of a layer report under ``definition``."""
+    if definition == "cover":
+        return report.is_ramanujan_cover, report.cover_bound, "cover bound"
+    return report.is_ramanujan, report.ramanujan_bound, "bound"
 
 
 def matches_glob(name: str, patterns) -> bool:
@@ -206,12 +222,13 @@ def check_model(model: ModelDescription, rules: Rules, source: str, *, notes=())
     for weight in model.weights:
         if matches_glob(weight.name, rules.require_ramanujan):
             r = measured(weight)
-            if r.ramanujan_bound is None:
+            verdict, bound, what = ramanujan_verdict(r, rules.definition)
+            if bound is None:
                 add(CheckResult("require-ramanujan", weight.name, False, None, None, "no edges: no Ramanujan bound"))
             else:
-                ok = bool(r.is_ramanujan)
-                add(CheckResult("require-ramanujan", weight.name, ok, r.sigma2, r.ramanujan_bound,
-                                f"sigma2 {r.sigma2:.6g} {'<=' if ok else '>'} bound {r.ramanujan_bound:.6g}"))
+                ok = bool(verdict)
+                add(CheckResult("require-ramanujan", weight.name, ok, r.sigma2, bound,
+                                f"sigma2 {r.sigma2:.6g} {'<=' if ok else '>'} {what} {bound:.6g}"))
         if not matches_glob(weight.name, rules.select):
             continue
         if rules.min_spectral_gap is not None:

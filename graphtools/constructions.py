@@ -250,3 +250,8 @@ def random_biregular(n_outputs: int, n_inputs: int, output_degree: int, rng=None
     if output_degree == n_inputs:
         return np.ones((n_outputs, n_inputs))  # the only such graph is complete
     return random_bipartite(np.full(n_outputs, output_degree), np.full(n_inputs, edges // n_inputs), rng)
+
+
+# ---------------------------------------------------------------- rewiring
+
+from graphtools.rewiring import REWIRE_TARGETS, RewireResult, rewire  # noqa: E402,F401  (graphtools.constructions.rewire)

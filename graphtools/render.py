@@ -65,7 +65,8 @@ def format_number(x, digits: int = 4) -> str:
 
 
 _COLUMNS = ("name", "gate", "shape", "density", "in deg", "out deg", "comp",
-            "sigma1", "sigma2", "gap", "norm gap", "bound", "delta_r", "ramanujan", "biregular", "|W| gap")
+            "sigma1", "sigma2", "gap", "norm gap", "bound", "delta_r", "ramanujan", "cover", "ramanujan (cover)",
+            "biregular", "|W| gap")
 
 
 def render_table(report: ModelReport) -> str:
@@ -95,6 +96,8 @@ def render_table(report: ModelReport) -> str:
             format_number(layer.ramanujan_bound),
             format_number(layer.ramanujan_gap),
             format_number(layer.is_ramanujan),
+            format_number(layer.cover_bound),
+            format_number(layer.is_ramanujan_cover),
             "-" if layer.biregular is None else f"({layer.biregular[0]},{layer.biregular[1]})",
             format_number(layer.weighted.spectral_gap),
         ))
@@ -167,7 +170,7 @@ def _unfolded_table(unfolded, named: bool = False) -> list[str]:
         "",
     ]
     header = ("layer", "direction", "step shape", "density", "sigma2", "bound", "ramanujan",
-              "reachability", "mixing depth", "lambda1", "lambda2", "layer gap")
+              "cover", "ramanujan (cover)", "reachability", "mixing depth", "lambda1", "lambda2", "layer gap")
     rows = []
     for layer in unfolded.layers:
         for d in layer.directions:
@@ -175,7 +178,7 @@ def _unfolded_table(unfolded, named: bool = False) -> list[str]:
             rows.append((
                 str(layer.layer), d.direction, f"{step.shape[0]}x{step.shape[1]}", format_number(step.density, 3),
                 format_number(step.sigma2), format_number(step.ramanujan_bound), format_number(step.is_ramanujan),
-                format_number(d.reachability), format_number(d.mixing_depth), format_number(layer.totals.lambda1),
+                format_number(step.cover_bound), format_number(step.is_ramanujan_cover), format_number(d.reachability), format_number(d.mixing_depth), format_number(layer.totals.lambda1),
                 format_number(layer.totals.lambda2), format_number(layer.totals.eigengap, 6),
             ))
     return lines + aligned_table(header, rows, left=2)

@@ -35,6 +35,7 @@ import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 
+from graphtools.cover import cover_radius  # noqa: F401  (re-exported: graphtools.spectral.cover_radius)
 from graphtools.structure import as_csr, bipartite_components, edge_components, input_degrees, output_degrees
 from graphtools.threads import blas_limit, threads_for
 
@@ -208,6 +209,11 @@ def is_ramanujan(sigma1: float, sigma2: float, bound: float | None) -> bool | No
     if bound is None:
         return None
     return bool(bound - sigma2 >= -RAMANUJAN_RTOL * max(1.0, sigma1))
+
+
+def cover_gap(sigma2: float, cover: float | None) -> float | None:
+    """``cover_bound - sigma_2``: the Ramanujan gap against the universal-cover radius (None without one)."""
+    return None if cover is None else cover - sigma2
 
 
 def delta_s(sigma1: float, sigma2: float) -> float | None:

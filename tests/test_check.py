@@ -143,3 +143,25 @@ def test_run_checks_results_carry_values(ckpt):
     (result,) = report.results
     assert result.measured == pytest.approx(np.sqrt(15) - np.sqrt(5))
     assert result.passed and report.passed
+
+
+def _average_fails_cover_passes():
+    """An irregular 8x10 graph with sigma2 2.33 above the average-degree bound 2.24 and below
+    the universal-cover radius 2.62."""
+    return (np.random.default_rng(2).random((8, 10)) < 0.25).astype(np.float32)
+
+
+def test_require_ramanujan_definition_average_or_cover(tmp_path):
+    ckpt = tmp_path / "irregular.npz"
+    np.savez(ckpt, **{"fc.weight": _average_fails_cover_passes()})
+    default = CliRunner().invoke(main, ["check", str(ckpt), "--require-ramanujan", "fc.*"])
+    average = CliRunner().invoke(main, ["check", str(ckpt), "--require-ramanujan", "fc.*", "--definition", "average"])
+    cover = CliRunner().invoke(main, ["check", str(ckpt), "--require-ramanujan", "fc.*", "--definition", "cover"])
+    assert default.exit_code == 3 and average.exit_code == 3 and default.output == average.output
+    assert "> bound 2.23607" in average.output
+    assert cover.exit_code == 0, cover.output
+    assert "<= cover bound 2.62" in cover.output
+    bad = CliRunner().invoke(main, ["check", str(ckpt), "--require-ramanujan", "fc.*", "--definition", "mean"])
+    assert bad.exit_code != 0
+    with pytest.raises(GraphtoolsError, match="definition"):
+        run_checks(ckpt, Rules(require_ramanujan=("fc.*",), definition="mean"))

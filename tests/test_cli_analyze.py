@@ -17,7 +17,7 @@ EXAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "examples", "lst
 
 LAYER_KEYS = {"name", "gate", "shape", "nnz", "density", "inputs", "outputs", "components", "sigma1", "sigma2",
               "spectral_gap", "normalized_gap", "ramanujan_bound", "ramanujan_gap", "is_ramanujan", "delta_s",
-              "biregular", "weighted"}
+              "biregular", "weighted", "cover_bound", "cover_gap", "is_ramanujan_cover"}
 DEGREE_KEYS = {"degree_min", "degree_mean", "degree_max", "isolated"}
 
 

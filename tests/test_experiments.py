@@ -497,12 +497,12 @@ def test_cli_reports_failed_and_infeasible_runs(mnist, tmp_path, monkeypatch):
     import graphtools.experiments.sweep as sweep_module
 
     config = write_config(tmp_path / "sweep.toml", CONFIG.replace('"biregular"', '"array-code"')
-                          .replace("[0.5, 0.9]", "[0.6, 0.8]").replace("seeds = [0, 1]", "seeds = [0]")
+                          .replace("[0.5, 0.9]", "[0.6, 0.75]").replace("seeds = [0, 1]", "seeds = [0]")
                           .replace("hidden = 16", "hidden = 4").replace("epochs = 2", "epochs = 1"))
     real = sweep_module.execute
 
     def flaky(config, spec, out_dir, **kwargs):
-        if spec.key == "rnn-a/magnitude/0.8/seed0":
+        if spec.key == "rnn-a/magnitude/0.75/seed0":
             raise GraphtoolsError("disk on fire")
         return real(config, spec, out_dir, **kwargs)
 
@@ -510,8 +510,8 @@ def test_cli_reports_failed_and_infeasible_runs(mnist, tmp_path, monkeypatch):
     result = CliRunner().invoke(main, ["sweep", str(config), "--out", str(tmp_path / "out"), "--no-figures"])
     assert result.exit_code == 1
     assert "infeasible: rnn-a/array-code/0.6/seed0: " in result.output
-    assert "4 run(s) done (2 infeasible), 0 already finished, 1 failed, of 5" in result.output  # 4x4: no q fits 0.8
-    assert "failed: rnn-a/magnitude/0.8/seed0: disk on fire" in result.output
+    assert "4 run(s) done (2 infeasible), 0 already finished, 1 failed, of 5" in result.output  # 4x4: no q fits 0.75
+    assert "failed: rnn-a/magnitude/0.75/seed0: disk on fire" in result.output
     assert result.output.rstrip().splitlines()[-1].startswith("error: 1 run(s) failed")
 
 

@@ -510,7 +510,7 @@ def test_cli_end_to_end(cell, method, tmp_path):
     table = [line.split() for line in lines[4:4 + 4]]
     assert [row[0] for row in table] == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.weight_ih_l1",
                                          "rnn.weight_hh_l1"]
-    assert all(len(row) == 10 for row in table)
+    assert all(len(row) == 13 for row in table)
     written = load_state(out).tensors
     masks = {k[:-5]: v for k, v in written.items() if k.endswith("_mask")}
     assert sorted(masks) == sorted(k for k in state if ".weight_" in k)

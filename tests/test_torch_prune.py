@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from graphtools.errors import GraphtoolsError
-from graphtools.prune import InfeasibleSparsity, prune_state
+from graphtools.prune import InfeasibleSparsity, prune_state, unit_rng
 from graphtools.spectral import is_ramanujan, ramanujan_bound, top_singular_values
 
 torch = pytest.importorskip("torch")
@@ -148,12 +148,23 @@ def test_unknown_guard_definition_is_an_error():
         gprune.ramanujan_guard(nn.RNN(4, 4), "weight_hh_l0", 0.5, definition="nonsense")
 
 
-def test_rewire_names_what_it_needs_when_missing():
-    from graphtools import constructions
+def test_rewire_keeps_every_degree_and_equals_the_library_call():
+    from graphtools.constructions import rewire as rewire_mask
 
-    if hasattr(constructions, "rewire"):
-        pytest.skip("graphtools.constructions.rewire exists: covered by its own tests")
+    rnn = nn.RNN(8, 8)
+    prune.l1_unstructured(rnn, "weight_hh_l0", amount=0.75)
+    old = rnn.weight_hh_l0_mask.numpy() != 0
+    method = gprune.rewire(rnn, "weight_hh_l0", target="poor", seed=3, key="rnn.weight_hh_l0", steps=50)
+    new = rnn.weight_hh_l0_mask.numpy() != 0
+    assert (new.sum(0) == old.sum(0)).all() and (new.sum(1) == old.sum(1)).all()
+    expected = rewire_mask(old, "poor", unit_rng(3, "rnn.weight_hh_l0", 0), steps=50)
+    assert np.array_equal(new, expected.mask)
+    assert np.all(rnn.weight_hh_l0.detach().numpy()[~new] == 0)
+    assert method is not None
+
+
+def test_rewire_refuses_an_unknown_target():
     rnn = nn.RNN(4, 4)
-    with pytest.raises(GraphtoolsError, match="needs graphtools.constructions.rewire"):
-        gprune.rewire(rnn, "weight_hh_l0")
+    with pytest.raises(GraphtoolsError, match="target must be one of"):
+        gprune.rewire(rnn, "weight_hh_l0", target="nonsense")
     assert "weight_hh_l0" in dict(rnn.named_parameters())

@@ -42,6 +42,8 @@ def graph_record(name: str, kind: str, matrix) -> dict:
         "sigma1": report.sigma1, "sigma2": report.sigma2, "spectral_gap": report.spectral_gap,
         "normalized_gap": report.normalized_gap, "ramanujan_bound": report.ramanujan_bound,
         "ramanujan_gap": report.ramanujan_gap, "is_ramanujan": report.is_ramanujan, "delta_s": report.delta_s,
+        "cover_bound": report.cover_bound, "cover_gap": report.cover_gap,
+        "is_ramanujan_cover": report.is_ramanujan_cover,
         "weighted_sigma1": report.weighted.sigma1, "weighted_sigma2": report.weighted.sigma2,
         "weighted_spectral_gap": report.weighted.spectral_gap,
         "singular_values": binary_spectrum(graph.binary),

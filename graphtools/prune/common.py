@@ -8,7 +8,7 @@ import numpy as np
 from graphtools.errors import GraphtoolsError
 
 
-METHODS = ("magnitude", "random", "biregular", "array-code", "ramanujan-guard")
+METHODS = ("magnitude", "random", "biregular", "array-code", "ramanujan-guard", "rewire")
 SCOPES = ("layer", "global")
 #: Weight kinds pruned by default: the recurrent matrices (see graphtools.model.Weight.kind).
 DEFAULT_KINDS = ("ih", "hh", "hr")

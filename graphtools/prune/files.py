@@ -11,7 +11,7 @@ import numpy as np
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
-from graphtools.loading import check_options, prepare_tensors
+from graphtools.loading import check_options, prepare_tensors, read_checkpoint
 from graphtools.prune.common import OUTPUT_FORMATS
 from graphtools.prune.report import PruneReport
 from graphtools.prune.state import prune_state
@@ -64,11 +64,20 @@ def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] 
         _write_npz(handle, out)
 
 
+def _start_weights(path) -> dict | None:
+    """Weight name -> canonical matrix (masks applied) of the checkpoint at ``path``; None for None."""
+    if path is None:
+        return None
+    return {w.name: np.asarray(w.matrix) for w in read_checkpoint(path).model.weights}
+
+
 def prune_file(path, output, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-               per_gate: bool = False, rounds: int = 10, exclude=None, *, rename=(), threshold=None,
+               per_gate: bool = False, rounds: int = 10, exclude=None, *, definition: str | None = None,
+               target: str = "random", steps: int | None = None, start_from=None, rename=(), threshold=None,
                threshold_rel=None) -> PruneReport:
     """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
-    when anything fails).  What ``graphtools prune`` runs.
+    when anything fails).  What ``graphtools prune`` runs.  ``start_from``: a checkpoint whose
+    (masked) weights rewire starts from.
 
     ``rename``, ``threshold``, ``threshold_rel``: :func:`graphtools.loading.prepare_tensors`, applied
     before pruning, so the output holds the new names, ONNX / Keras 3 recurrent weights in
@@ -78,6 +87,7 @@ def prune_file(path, output, method: str, sparsity: float, scope: str = "layer",
     checkpoint = load_state(path)
     tensors = prepare_tensors(checkpoint.tensors, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     state, _, report = prune_state(tensors, method, sparsity, scope, include, seed, per_gate,
-                                   rounds, exclude)
+                                   rounds, exclude, definition=definition, target=target, steps=steps,
+                                   start=_start_weights(start_from))
     write_pruned(output, state, checkpoint.metadata, report)
     return report

@@ -135,10 +135,15 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     rho = keep_count(size, sparsity) / size if size else 0.0
     if rho <= 0:
         raise _Unfit("an array-code mask keeps at least one weight; the requested sparsity keeps none")
+    asked = 1.0 - sparsity  # the density as typed; ``rho`` is it after rounding the kept count
+
+    def miss(p: int) -> float:  # relative distance of 1/p to the density, as asked or as rounded
+        return min(abs(1.0 / p - rho) / rho, abs(1.0 / p - asked) / asked)
+
     below, above = _primes_around(1.0 / rho)
     choices = [p for p in (below, above) if p is not None]
-    q = min(choices, key=lambda p: abs(1.0 / p - rho))
-    if abs(1.0 / q - rho) > ARRAY_CODE_RTOL * rho:
+    q = min(choices + [p for p in _primes_around(1.0 / asked) if p is not None], key=miss)
+    if miss(q) > ARRAY_CODE_RTOL:
         near = " or ".join(f"{1 - 1 / p:.6g} (q = {p})" for p in choices)
         raise _Unfit(
             f"array-code masks have density 1/q for a prime q, and the requested density {rho:.6g} is not "
@@ -185,47 +190,53 @@ def guard_schedule(n: int, sparsity: float, rounds: int) -> list[int]:
     return list(np.minimum.accumulate(keep).tolist())
 
 
-def _not_ramanujan(r: int, summary: GraphSummary) -> str:
-    if summary.ramanujan_bound is None:
+def _not_ramanujan(r: int, summary: GraphSummary, definition: str | None = None) -> str:
+    bound = summary.cover_bound if definition == "cover" else summary.ramanujan_bound
+    if bound is None:
         return f"next round ({r}) not Ramanujan: it leaves no edge (bound undefined)"
-    return (f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > bound "
-            f"{summary.ramanujan_bound:.6g}")
+    what = "cover bound" if definition == "cover" else "bound"
+    return f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > {what} {bound:.6g}"
 
 
 class _Guard:
     """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary."""
 
-    def __init__(self, shape, rounds: int, start: np.ndarray | None = None):
+    def __init__(self, shape, rounds: int, start: np.ndarray | None = None, definition: str | None = None):
         # round 0: nothing (more) pruned -- the complete graph, Ramanujan, unless ``start`` is given
         self.mask = np.ones(shape, dtype=bool) if start is None else np.array(start, dtype=bool)
         self.summary: GraphSummary | None = None
         self.stop: GuardStop | None = None
         self.rounds = rounds
+        self.definition = definition
 
     def offer(self, r: int, candidate: np.ndarray) -> None:
         """Accept round ``r``'s mask if it is Ramanujan; otherwise stop at round ``r - 1``."""
         if self.stop is not None:
             return
         if np.count_nonzero(candidate) != np.count_nonzero(self.mask):  # an unchanged mask needs no check
-            summary = graph_summary(candidate)
-            if not summary.is_ramanujan:
-                self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary))
+            summary = graph_summary(candidate, cover=self.definition == "cover")
+            if not summary.is_ramanujan_by(self.definition):
+                self.stop = GuardStop(r - 1, self.rounds, _not_ramanujan(r, summary, self.definition))
                 return
             self.mask, self.summary = candidate, summary
         if r == self.rounds:
             self.stop = GuardStop(r, self.rounds, "reached target")
 
     def result(self) -> tuple[np.ndarray, GuardStop, GraphSummary]:
-        return self.mask, self.stop, self.summary if self.summary is not None else graph_summary(self.mask)
+        summary = self.summary
+        if summary is None or summary.cover_bound is None:  # the report shows the cover bound too
+            summary = graph_summary(self.mask)
+        return self.mask, self.stop, summary
 
 
-def guard_mask(weight, sparsity: float, rounds: int = 10, *,
+def guard_mask(weight, sparsity: float, rounds: int = 10, *, definition: str | None = None,
                within: np.ndarray | None = None) -> tuple[np.ndarray, GuardStop, GraphSummary]:
     """ramanujan-guard on one matrix: the mask, where it stopped, and the mask's summary.
 
     Round ``r`` keeps the ``guard_schedule(n, s, K)[r]`` largest ``|w|`` (the ranking of
     :func:`magnitude_mask`, so rounds are nested); the matrix stops at the last round
-    whose mask is Ramanujan.  Round 0 keeps everything (the complete graph, Ramanujan).
+    whose mask is Ramanujan (``definition``: "average" (None) or "cover", as in
+    :meth:`GraphSummary.is_ramanujan_by`).  Round 0 keeps everything (the complete graph, Ramanujan).
     ``within`` (a bool mask, e.g. an earlier pruning's) restricts it to those entries: ``n`` is
     their count, round 0 is ``within`` itself, and every mask is a subset of it."""
     scores = _scores(weight)
@@ -234,7 +245,7 @@ def guard_mask(weight, sparsity: float, rounds: int = 10, *,
         within = np.asarray(within, dtype=bool)
         scores = np.where(within, scores, -1.0)  # below every kept |w|: never chosen (keep <= n)
         n = int(np.count_nonzero(within))
-    guard = _Guard(scores.shape, rounds, within)
+    guard = _Guard(scores.shape, rounds, within, definition)
     for r, keep in enumerate(guard_schedule(n, sparsity, rounds)[1:], start=1):
         guard.offer(r, top_k_mask(scores, keep))
         if guard.stop is not None:
@@ -261,7 +272,7 @@ def compute_mask(weight, method: str, sparsity: float, rng=None, *, rounds: int 
         raise InfeasibleSparsity(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
 
 
-def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int):
+def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int, definition: str | None = None):
     """(mask, extra, summary or None) of one matrix or gate block, layer scope."""
     if method == "magnitude":
         return magnitude_mask(weight, sparsity), None, None
@@ -272,5 +283,5 @@ def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: in
     if method == "array-code":
         mask, fit = fit_array_code(weight.shape, sparsity)
         return mask, fit, None
-    mask, stop, summary = guard_mask(weight, sparsity, rounds)
+    mask, stop, summary = guard_mask(weight, sparsity, rounds, definition=definition)
     return mask, stop, summary

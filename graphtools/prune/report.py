@@ -10,6 +10,21 @@ from graphtools.prune.methods import ArrayCodeFit, GuardStop
 
 
 @dataclass(frozen=True)
+class RewireStats:
+    """A rewired matrix: target, swaps made of steps tried, sigma2 of the starting mask and reached."""
+
+    target: str
+    swaps: int
+    steps: int
+    sigma2_start: float
+    sigma2_reached: float
+
+    @classmethod
+    def of(cls, result) -> "RewireStats":
+        return cls(result.target, result.swaps, result.steps, result.sigma2_before, result.sigma2_after)
+
+
+@dataclass(frozen=True)
 class MatrixPruning:
     """One pruned matrix (``gate`` None) or gate block: its graph before and after.
 
@@ -28,6 +43,7 @@ class MatrixPruning:
     kept_zeros: int = 0
     guard: GuardStop | None = None
     array_code: ArrayCodeFit | None = None
+    rewire: RewireStats | None = None
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,6 +70,7 @@ class PruneReport:
     include: tuple[str, ...]
     exclude: tuple[str, ...]
     matrices: list[MatrixPruning] = field(default_factory=list)
+    target: str | None = None  # rewire's target
 
     def record(self) -> dict:
         """The ``pruning`` record written into ``graphtools.meta``."""

@@ -17,12 +17,27 @@ from graphtools.prune.common import (
 )
 from graphtools.prune.summary import GraphSummary, graph_summary
 from graphtools.prune.methods import (
-    ArrayCodeFit, GuardStop, _Guard, _scores, _unit_mask, guard_schedule, top_k_mask,
+    ArrayCodeFit, GuardStop, _Guard, _scores, _unit_mask, guard_schedule, magnitude_mask, top_k_mask,
 )
-from graphtools.prune.report import MatrixPruning, PruneReport
+from graphtools.rewiring import REWIRE_TARGETS, RewireResult, rewire
+from graphtools.prune.report import MatrixPruning, PruneReport, RewireStats
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
 from graphtools.threads import single_threaded, threads, with_blas_threads
 from graphtools.validate import check_seed
+
+
+def _rewired(u, source: np.ndarray, sparsity: float, rng, target: str, steps: int | None):
+    """rewire on one matrix: the magnitude mask of ``source`` at ``sparsity`` (a masked
+    ``source`` at that sparsity gives back its own mask), then degree-preserving swaps."""
+    if source.shape != u.matrix.shape:
+        raise GraphtoolsError(f"{u.label}: --from weight has shape {list(source.shape)}, not {list(u.matrix.shape)}")
+    keep = keep_count(source.size, sparsity)
+    have = int(np.count_nonzero(source))
+    if have < keep:
+        raise GraphtoolsError(f"{u.label}: the starting weights have {have} nonzeros, fewer than the {keep} that "
+                              f"sparsity {sparsity:g} keeps")
+    result = rewire(magnitude_mask(source, sparsity), target, rng, steps=steps)
+    return result.mask, result, None
 
 
 def unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
@@ -60,7 +75,8 @@ def _units(weights: list[Weight], per_gate: bool) -> list[_Unit]:
     return units
 
 
-def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, rounds: int) -> None:
+def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, rounds: int,
+                  definition: str | None = None) -> None:
     """scope="global": one ranking (magnitude, ramanujan-guard) or one draw (random) over the
     entries of all units, concatenated in order."""
     sizes = [u.matrix.size for u in units]
@@ -81,7 +97,7 @@ def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, r
         for u, mask in zip(units, split(top_k_mask(scores, keep_count(total, sparsity)))):
             u.mask = mask
         return
-    guards = [_Guard(u.matrix.shape, rounds) for u in units]
+    guards = [_Guard(u.matrix.shape, rounds, definition=definition) for u in units]
     for r, keep in enumerate(guard_schedule(total, sparsity, rounds)[1:], start=1):
         _parallel(lambda pair, r=r: pair[0].offer(r, pair[1]), list(zip(guards, split(top_k_mask(scores, keep)))))
         if all(g.stop is not None for g in guards):
@@ -103,7 +119,8 @@ def _parallel(function, items: list) -> list:
 
 @with_blas_threads
 def prune_state(state, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-                per_gate: bool = False, rounds: int = 10, exclude=None):
+                per_gate: bool = False, rounds: int = 10, exclude=None, *, definition: str | None = None,
+                target: str = "random", steps: int | None = None, start=None):
     """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).
 
     Returns ``(state, masks, report)``: the new state (every tensor unchanged except the
@@ -114,12 +131,25 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
     Selection: :func:`select_weights`.  ``scope`` is ``"layer"`` (each matrix, or each
     gate block with ``per_gate``, gets the sparsity) or ``"global"`` (magnitude, random
     and ramanujan-guard only).  ``seed`` drives random and biregular (per matrix:
-    :func:`unit_rng`); ``rounds`` is ramanujan-guard's.  Raises GraphtoolsError for a bad
+    :func:`unit_rng`); ``rounds`` and ``definition`` (the Ramanujan test: "average",
+    the default, or "cover") are ramanujan-guard's.  Raises GraphtoolsError for a bad
     setting or a method that cannot reach the density on some matrix (naming it).
+
+    ``rewire`` starts from the magnitude mask at ``sparsity`` of ``start`` (weight name ->
+    matrix, e.g. a checkpoint with masks) or of the state's own weights, and rewires it
+    with :func:`graphtools.constructions.rewire` (``target``, ``steps``, seeded per matrix).
     """
     method = _check_method(method)
     sparsity = _check_sparsity(sparsity)
     rounds = _check_rounds(rounds)
+    if definition not in (None, "average", "cover"):
+        raise GraphtoolsError(f"definition must be 'average' or 'cover', not {definition!r}")
+    if target not in REWIRE_TARGETS:
+        raise GraphtoolsError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
+        raise GraphtoolsError(f"steps must be a whole number >= 0, not {steps!r}")
+    if method == "rewire" and per_gate:
+        raise GraphtoolsError("rewire works on whole matrices; drop --per-gate")
     if scope not in SCOPES:
         raise GraphtoolsError(f"scope must be 'layer' or 'global', not {scope!r}")
     if scope == "global" and method not in GLOBAL_METHODS:
@@ -132,18 +162,25 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
     selected = select_weights(model.weights, tensors, include, exclude)
     units = _units(selected, per_gate)
     if scope == "global":
-        _global_masks(units, method, sparsity, seed, rounds)
+        _global_masks(units, method, sparsity, seed, rounds, definition)
     else:
         def work(u: _Unit):
             block = 0 if u.gate is None else 1 + u.weight.gates.index(u.gate)
+            rng = unit_rng(seed, u.weight.name, block)
+            if method == "rewire":
+                source = u.matrix if start is None else start.get(u.weight.name)
+                if source is None:
+                    raise GraphtoolsError(f"{u.label}: the --from checkpoint has no weight {u.weight.name!r}")
+                return _rewired(u, np.asarray(source), sparsity, rng, target, steps)
             try:
-                return _unit_mask(u.matrix, method, sparsity, unit_rng(seed, u.weight.name, block), rounds)
+                return _unit_mask(u.matrix, method, sparsity, rng, rounds, definition)
             except _Unfit as exc:
                 raise InfeasibleSparsity(f"{u.label}: {exc}") from None
 
         for u, result in zip(units, _parallel(work, units)):
             u.mask, u.extra, u.summary = result
-    report = PruneReport(method, sparsity, scope, seed, rounds, bool(per_gate), include, exclude)
+    report = PruneReport(method, sparsity, scope, seed, rounds, bool(per_gate), include, exclude,
+                         target=target if method == "rewire" else None)
     new_state, masks = _apply(tensors, selected, units)
     _verify(new_state, selected, units)
     # rows of the report: (name, gate, graph before, mask after, summary already known, extra)
@@ -164,6 +201,7 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
             kept_zeros=int(np.count_nonzero(mask & (matrix == 0))),
             guard=extra if isinstance(extra, GuardStop) else None,
             array_code=extra if isinstance(extra, ArrayCodeFit) else None,
+            rewire=RewireStats.of(extra) if isinstance(extra, RewireResult) else None,
         )
 
     report.matrices.extend(_parallel(measure, rows))

@@ -11,6 +11,17 @@ def _yes(value) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _fitted_verdict(after) -> str:
+    """Whether the fitted array-code mask passed the Ramanujan tests (cropping can break it)."""
+    if after.ramanujan_bound is None:
+        return "; fitted mask: no Ramanujan bound"
+    text = (f"; fitted mask {'is' if after.is_ramanujan else 'is NOT'} Ramanujan (sigma2 {after.sigma2:.4g} "
+            f"{'<=' if after.is_ramanujan else '>'} bound {after.ramanujan_bound:.4g}")
+    if after.cover_bound is not None:
+        text += f"; cover bound {after.cover_bound:.4g}: {'yes' if after.is_ramanujan_cover else 'no'}"
+    return text + ")"
+
+
 def render_prune_table(report: PruneReport, source: str = "", output: str = "") -> str:
     """The before/after table of ``graphtools prune``: per matrix (and gate block) density,
     sigma2, the bound after and the Ramanujan check before and after; then where
@@ -20,16 +31,20 @@ def render_prune_table(report: PruneReport, source: str = "", output: str = "") 
         settings += f", seed {report.seed}"
     if report.method == "ramanujan-guard":
         settings += f", {report.rounds} round(s)"
+    if report.target is not None:
+        settings += f", target {report.target}, seed {report.seed}"
     if report.per_gate:
         settings += ", per gate"
     lines = [f"pruned {source} -> {output}: {settings}" if source else f"pruned: {settings}", ""]
     header = ("name", "gate", "shape", "density", "-> after", "sigma2", "-> after", "bound after",
-              "ramanujan", "-> after")
+              "ramanujan", "-> after", "cover after", "cover ram.", "-> after")
     rows = []
     for m in report.matrices:
         rows.append((m.name, m.gate or "-", f"{m.shape[0]}x{m.shape[1]}", format_number(m.before.density, 4),
                      format_number(m.after.density, 4), format_number(m.before.sigma2), format_number(m.after.sigma2),
-                     format_number(m.after.ramanujan_bound), _yes(m.before.is_ramanujan), _yes(m.after.is_ramanujan)))
+                     format_number(m.after.ramanujan_bound), _yes(m.before.is_ramanujan), _yes(m.after.is_ramanujan),
+                     format_number(m.after.cover_bound), _yes(m.before.is_ramanujan_cover),
+                     _yes(m.after.is_ramanujan_cover)))
     lines += aligned_table(header, rows, left=2)
     notes = []
     for m in report.matrices:
@@ -40,12 +55,17 @@ def render_prune_table(report: PruneReport, source: str = "", output: str = "") 
                          f"moves them, the weights' own graph has density {own:.4f}")
         if m.guard is not None:
             notes.append(f"{label}: stopped after round {m.guard.round} of {m.guard.rounds}: {m.guard.reason}")
+        if m.rewire is not None:
+            w = m.rewire
+            notes.append(f"{label}: rewired ({w.target}): {w.swaps} swap(s) in {w.steps} step(s), degrees kept; "
+                         f"sigma2 {w.sigma2_start:.6g} -> {w.sigma2_reached:.6g}")
         if m.array_code is not None:
             a = m.array_code
             copies = f"{a.copies:.4g} cop{'y' if a.copies == 1 else 'ies'} of the {a.q * a.q} lines on the {a.lines}"
             notes.append(
                 f"{label}: q = {a.q}, l = {a.l}, {copies}; degree spread in {a.in_spread}, out {a.out_spread}"
                 + (" (biregular" + (", exactly the array code)" if a.exact else ")") if a.biregular else "")
+                + _fitted_verdict(m.after)
             )
     if notes:
         lines += [""] + notes

@@ -31,7 +31,6 @@ refuses them with a TypeError; use ``graphtools prune --scope global`` on a save
 
 from __future__ import annotations
 
-import inspect
 
 import numpy as np
 import torch
@@ -39,6 +38,8 @@ from torch.nn.utils import prune as torch_prune
 
 from graphtools.errors import GraphtoolsError
 from graphtools.prune import GuardStop, compute_mask, guard_mask, unit_rng
+from graphtools.rewiring import REWIRE_TARGETS, RewireResult
+from graphtools.rewiring import rewire as rewire_mask
 
 
 def _amount(amount) -> float:
@@ -126,44 +127,34 @@ class RamanujanGuard(_GraphPruning):
 
 
 def _definition_option(definition) -> dict:
-    """``{}`` for the average-degree Ramanujan bound; another definition is passed to
-    :func:`graphtools.prune.guard_mask` when that version of graphtools knows it."""
-    if definition == "average":
-        return {}
-    if "definition" in inspect.signature(guard_mask).parameters:
-        return {"definition": definition}
-    raise GraphtoolsError(f"definition {definition!r} is not available in this graphtools: ramanujan_guard "
-                          "checks the average-degree bound (definition='average') only")
+    """``{"definition": ...}`` for :func:`graphtools.prune.guard_mask`: the average-degree
+    Ramanujan bound (the paper's) or the universal cover's spectral radius."""
+    if definition not in ("average", "cover"):
+        raise GraphtoolsError(f"definition must be 'average' or 'cover', not {definition!r}")
+    return {"definition": definition}
 
 
 class Rewire(_GraphPruning):
-    """Degree-preserving rewiring of the current mask towards ``target`` through
-    ``graphtools.constructions.rewire``.  Not a subset of the old mask: rewiring moves edges
-    (every node keeps its degree)."""
+    """Degree-preserving rewiring of the current mask towards ``target`` ("random", "expander" or
+    "poor") with :func:`graphtools.constructions.rewire`, seeded per weight like ``graphtools prune``
+    (:func:`graphtools.prune.unit_rng`).  Not a subset of the old mask: rewiring moves edges (every
+    node keeps its degree)."""
 
-    def __init__(self, target=None, seed=0, key=None):
-        self.target, self.seed, self.key = target, _seed(seed), key
-        self._rewire = _rewire_function()
+    def __init__(self, target="random", seed=0, key=None, steps=None):
+        if target not in REWIRE_TARGETS:
+            raise GraphtoolsError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
+        self.target, self.seed, self.key, self.steps = target, _seed(seed), key, steps
+        self.result: RewireResult | None = None
 
     def compute_mask(self, t, default_mask):
         old = default_mask.detach().cpu().numpy() != 0
         rng = unit_rng(self.seed, self.key or self._tensor_name, 0)
-        new = np.asarray(self._rewire(old, target=self.target, rng=rng), dtype=bool)
-        return torch.as_tensor(new, device=default_mask.device).to(default_mask.dtype)
+        self.result = rewire_mask(old, self.target, rng, steps=self.steps)
+        return torch.as_tensor(self.result.mask, device=default_mask.device).to(default_mask.dtype)
 
     @classmethod
-    def apply(cls, module, name, target=None, seed=0, key=None):  # type: ignore[override]
-        return super().apply(module, name, target=target, seed=seed, key=key)
-
-
-def _rewire_function():
-    from graphtools import constructions
-
-    function = getattr(constructions, "rewire", None)
-    if function is None:
-        raise GraphtoolsError("rewire needs graphtools.constructions.rewire (degree-preserving rewiring), which "
-                              "this version of graphtools does not have")
-    return function
+    def apply(cls, module, name, target="random", seed=0, key=None, steps=None):  # type: ignore[override]
+        return super().apply(module, name, target=target, seed=seed, key=key, steps=steps)
 
 
 def _apply(cls, module, name: str, **kwargs):
@@ -229,10 +220,11 @@ def ramanujan_guard(module, name: str, amount: float, rounds: int = 10, definiti
     return _apply(RamanujanGuard, module, name, amount=amount, rounds=rounds, definition=definition)
 
 
-def rewire(module, name: str, target=None, seed: int = 0, key: str | None = None):
-    """Rewire the mask of ``module.<name>`` keeping every degree (needs
-    ``graphtools.constructions.rewire``)."""
-    return _apply(Rewire, module, name, target=target, seed=seed, key=key)
+def rewire(module, name: str, target: str = "random", seed: int = 0, key: str | None = None,
+           steps: int | None = None):
+    """Rewire the mask of ``module.<name>`` keeping every row and column degree
+    (:class:`Rewire`); the pruned weights stay zero."""
+    return _apply(Rewire, module, name, target=target, seed=seed, key=key, steps=steps)
 
 
 __all__ = ["RandomBiregular", "ArrayCode", "RamanujanGuard", "Rewire", "random_biregular", "array_code",
