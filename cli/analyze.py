@@ -6,13 +6,14 @@ import click
 
 from graphtools.analysis import analyze_checkpoint
 from graphtools.atomic import write_atomic
+from graphtools.cli.analyze_batch import BATCH_FORMATS, analyze_batch
 from graphtools.render import FORMATS, RENDERERS
 
 
 @click.command()
-@click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table for people, json (the machine contract) or csv.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@click.option("--format", "fmt", type=click.Choice(FORMATS + BATCH_FORMATS), default="table", show_default=True,
+              help="table for people, json (the machine contract) or csv; jsonl: one line per file of a batch.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
@@ -22,9 +23,17 @@ from graphtools.render import FORMATS, RENDERERS
               help="Add expansion bounds (mixing lemma, Tanner, Cheeger, IMDB; exact values on small graphs).")
 @click.option("--unfold", "unfold_steps", type=click.IntRange(min=1), default=None, metavar="T",
               help="Add the graph unfolded over T steps: eigenvalues, step layers, reachability, mixing depth.")
-def analyze(path, fmt, output, gates, method, bounds, unfold_steps):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Batch: files at once, in processes.")
+@click.option("--cluster", default=None, metavar="local:N|tcp://HOST:PORT|FILE",
+              help="Batch: analyze the files on a Dask cluster (needs graphtools[dask]).")
+def analyze(paths, fmt, output, gates, method, bounds, unfold_steps, jobs, cluster):
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
-    (.npz, .npy or .safetensors; PyTorch or Keras naming)."""
+    (.npz, .npy or .safetensors; PyTorch or Keras naming).  Several PATHs, folders or globs
+    with --format jsonl: one JSON line per file (docs/scaling.md)."""
+    if fmt in BATCH_FORMATS or len(paths) > 1 or jobs or cluster:
+        return analyze_batch(paths, fmt, output, jobs, cluster, gates=gates, method=method, bounds=bounds,
+                             unfold_steps=unfold_steps)
+    path = paths[0]
     report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps)
     text = RENDERERS[fmt](report)
     if output:

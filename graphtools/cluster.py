@@ -182,6 +182,37 @@ def _has_dashboard() -> bool:
     return importlib.util.find_spec("bokeh") is not None
 
 
+def blas_threads(cores: int, host_threads: int) -> int:
+    """BLAS threads of one task: ``max(1, cores // host_threads)``, the host's cores shared by all
+    Dask threads on it (the rule ``--jobs N`` applies on one machine), so tasks never
+    oversubscribe the cores.
+
+    Example
+    -------
+    >>> blas_threads(16, 4), blas_threads(2, 2), blas_threads(2, 8)
+    (4, 1, 1)
+    """
+    return max(1, cores // max(1, host_threads))
+
+
+def threads_by_host(connection: Connection) -> dict[str, int]:
+    """Host -> the Dask threads of all workers on it (what :func:`task_threads` divides by)."""
+    hosts: dict[str, int] = {}
+    for host, threads in connection.threads().values():
+        hosts[host] = hosts.get(host, 0) + threads
+    return hosts
+
+
+def task_threads(hosts: dict[str, int]) -> int:
+    """On a Dask worker: the BLAS threads a task gets (:func:`blas_threads` of this host)."""
+    from distributed import get_worker
+    from distributed.comm import get_address_host
+
+    worker = get_worker()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return blas_threads(cores, hosts.get(get_address_host(worker.address), worker.state.nthreads))
+
+
 def check_readable(connection: Connection, path: str) -> None:
     """Raise a one-line error when some worker cannot read ``path`` (data is never sent over
     the network: every worker must see the same file at the same path)."""
@@ -193,4 +224,5 @@ def check_readable(connection: Connection, path: str) -> None:
                               "every worker can read")
 
 
-__all__ = ["EXTRA", "ClusterSpec", "Connection", "check_readable", "connect", "parse_cluster", "require_dask"]
+__all__ = ["EXTRA", "ClusterSpec", "Connection", "blas_threads", "check_readable", "connect", "parse_cluster",
+           "require_dask", "task_threads", "threads_by_host"]

@@ -11,8 +11,8 @@ future, collected once).
   runs have a higher Dask priority.  At most twice the cluster's threads are in flight, so
   the queue on the cluster stays short and progress stays meaningful.
 * **Threads.**  A run's BLAS threads are the cores of its worker's host divided by the Dask
-  threads on that host (the split ``--jobs N`` makes on one machine): runs never
-  oversubscribe the cores.
+  threads on that host (:func:`graphtools.cluster.blas_threads`, the split ``--jobs N`` makes
+  on one machine): runs never oversubscribe the cores.
 * **Checkpoints.**  Before the first run the client writes a marker file with a random token
   into OUT and asks every worker whether it reads the same token.  All do: OUT is shared,
   workers write checkpoints there themselves.  None do: OUT is private to the client, each
@@ -31,6 +31,7 @@ future, collected once).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import queue as queue_module
 import secrets
@@ -40,7 +41,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from graphtools.atomic import write_atomic
-from graphtools.cluster import check_readable, connect
+from graphtools.cluster import check_readable, connect, task_threads, threads_by_host
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.run import RunSpec, execute
 
@@ -58,28 +59,14 @@ def _sees_marker(path: str, token: str) -> bool:
         return False
 
 
-def blas_threads(cores: int, host_threads: int) -> int:
-    """BLAS threads of one run: ``max(1, cores // host_threads)``, the host's cores shared by all
-    Dask threads on it (the rule ``--jobs N`` applies on one machine).
-
-    Example
-    -------
-    >>> blas_threads(16, 4), blas_threads(2, 2), blas_threads(2, 8)
-    (4, 1, 1)
-    """
-    return max(1, cores // max(1, host_threads))
-
-
 def _run_task(config, spec: RunSpec, out_dir: str, shared: bool, token: str, topic: str,
               host_threads: dict, dense=None) -> dict:
     """One run on a Dask worker; returns ``{"record": ..., "checkpoint": bytes or None}``."""
     from distributed import get_worker
-    from distributed.comm import get_address_host
     from threadpoolctl import threadpool_limits
 
     worker = get_worker()
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    threads = blas_threads(cores, host_threads.get(get_address_host(worker.address), worker.state.nthreads))
+    threads = task_threads(host_threads)
     last = [0.0]
 
     def send(p) -> None:
@@ -175,10 +162,9 @@ class DaskExecutor:
                 dependency = self.futures[parent][0]
             elif not self.shared:
                 dependency = self._dense_bytes(spec)
-        hosts: dict = {}
-        for host, threads in self.connection.threads().values():
-            hosts[host] = hosts.get(host, 0) + threads
-        task = client.submit(_run_task, config, spec, self.out_dir, self.shared, self.token, self.topic, hosts,
+        config = dataclasses.replace(config, data=os.path.abspath(config.data))  # workers have another cwd
+        task = client.submit(_run_task, config, spec, self.out_dir, self.shared, self.token, self.topic,
+                             threads_by_host(self.connection),
                              dependency, key=f"{spec.key}#{secrets.token_hex(4)}", pure=False, retries=0,
                              priority=1 if spec.dense else 0)
         future: Future = Future()
@@ -253,4 +239,4 @@ class DaskExecutor:
         raise GraphtoolsError(f"the Dask task was {task.status} (the scheduler or its workers went away)")
 
 
-__all__ = ["MARKER_NAME", "DaskExecutor", "blas_threads", "detect_shared"]
+__all__ = ["MARKER_NAME", "DaskExecutor", "detect_shared"]
