@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from click.testing import CliRunner
@@ -18,7 +17,7 @@ from graphtools.cluster import ClusterSpec, parse_cluster
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments import load_config, plan, read_records, run_sweep
 
-from conftest import write_band_mnist
+from conftest import wait_for_records, write_band_mnist
 
 distributed = pytest.importorskip("distributed")
 
@@ -75,16 +74,6 @@ def _command(config, out, *extra):
 
 def _keys(path):
     return [r["key"] for r in read_records(path)]
-
-
-def _wait_for_records(path, count, process, timeout=180):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert process.poll() is None, "the sweep ended before it could be interrupted"
-        time.sleep(0.05)
-    raise AssertionError("no records appeared")
 
 
 # ------------------------------------------------------------------------------ the cluster spec
@@ -211,7 +200,7 @@ def test_a_killed_worker_loses_no_run_and_records_none_twice(cluster, tmp_path):
     process = subprocess.Popen(_command(config, tmp_path / "out", "--cluster", address), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_records(results, 2, process)
+        wait_for_records(results, 2, process)
         processing = client.processing()
         busy = [worker for worker, keys in processing.items() if keys]
         assert busy, "no run in progress to interrupt"
@@ -233,7 +222,7 @@ def test_a_killed_client_resumes_with_no_run_lost_or_repeated(cluster, tmp_path)
     results = out / "results.jsonl"
     process = subprocess.Popen(_command(config, out, "--cluster", address), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    _wait_for_records(results, 3, process)
+    wait_for_records(results, 3, process)
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=60)
     kept = results.read_bytes()
@@ -258,3 +247,17 @@ def test_a_run_that_fails_is_reported_once_and_not_retried(cluster, tmp_path):
     assert result.ran == 0 and len(result.failures) == 10
     assert sum("dense run" in message for _, message in result.failures) == 8
     assert not (tmp_path / "out" / "results.jsonl").exists()
+
+
+def test_batch_analysis_on_the_cluster_matches_one_process(cluster, tmp_path):
+    import shutil
+
+    from graphtools.batch import analyze_many
+
+    address, _ = cluster
+    example = os.path.join(os.path.dirname(__file__), "..", "data", "examples", "lstm_pruned.npz")
+    shutil.copy(example, tmp_path / "a.npz")
+    (tmp_path / "broken.npz").write_bytes(b"not a checkpoint")
+    here = analyze_many([tmp_path, tmp_path / "gone.npz"])
+    there = analyze_many([tmp_path, tmp_path / "gone.npz"], cluster=address)
+    assert there.jsonl() == here.jsonl() and [r["status"] for r in there.records] == ["ok", "error", "error"]
