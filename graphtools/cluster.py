@@ -172,8 +172,8 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
     except (TimeoutError, OSError):
         connection.close()
         raise GraphtoolsError(f"the Dask scheduler {spec} has no workers (waited {wait_workers:g} s)") from None
-    if spec.kind != "local" or _has_dashboard():
-        connection.dashboard = getattr(client, "dashboard_link", None)
+    if "dashboard" in (client.scheduler_info().get("services") or {}):  # served only with bokeh installed
+        connection.dashboard = client.dashboard_link
     return connection
 
 

@@ -71,3 +71,13 @@ def test_several_files_need_jsonl_and_a_single_file_is_unchanged(tmp_path):
     assert table.exit_code == 0 and table.output.startswith("checkpoint: ")
     assert run("analyze", folder / "a.npz", "--jobs", "2", "--cluster", "local:1", "--format", "jsonl").output \
         .strip() == "error: give --jobs or --cluster, not both"
+
+
+def test_nothing_of_dask_is_imported_unless_asked_for():
+    import subprocess
+    import sys
+
+    code = ("import sys; import graphtools.batch, graphtools.experiments.sweep, graphtools.cli.analyze, "
+            "graphtools.cli.sweep; print(sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

@@ -6,6 +6,14 @@ seed), appends each finished run's record to ``results.jsonl``, rewrites
 once in worker processes (each with ``cpu_count // jobs`` threads).  Interrupting a
 sweep (Ctrl-C, a kill) loses only the runs in progress; running it again skips every
 run already in the results file.
+
+Runs are started by an *executor*: in this process (``jobs=1``), in a process pool
+(``jobs > 1``), or as tasks on a Dask cluster (``cluster=``, see
+:mod:`graphtools.experiments.dask_executor`).  All three have ``slots`` (runs in flight at
+most), ``chains`` (whether a pruned run may be submitted while its dense run is still in
+flight, as a dependency), ``label`` (the state of a submitted run before its first progress
+message), ``submit(config, spec, out_dir, parent=None) -> Future`` and
+``wait(futures, timeout) -> finished futures``; the bookkeeping below is the same for all.
 """
 
 from __future__ import annotations
