@@ -77,7 +77,8 @@ def _run_task(config, spec: RunSpec, out_dir: str, shared: bool, token: str, top
                 worker.log_event(topic, [spec.key, p.epoch, p.epochs, p.batch, p.batches])
 
     with contextlib.suppress(Exception):
-        worker.log_event(topic, [spec.key, 1, 1, 0, 1])  # started: "epoch 1/1" until the first batch
+        epochs = config.epochs if spec.dense else config.finetune_epochs
+        worker.log_event(topic, [spec.key, 1, epochs, 0, 1])  # started: no longer "queued"
     with threadpool_limits(threads):
         if shared:
             if not _sees_marker(os.path.join(out_dir, MARKER_NAME), token):
