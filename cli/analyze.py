@@ -7,14 +7,15 @@ import click
 from graphtools.analysis import analyze_checkpoint
 from graphtools.cli._options import loading_options
 from graphtools.atomic import write_atomic
+from graphtools.cli.analyze_batch import BATCH_FORMATS, analyze_batch
 from graphtools.render import FORMATS, RENDERERS
 
 
 @click.command()
-@click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--format", "fmt", type=click.Choice((*FORMATS, "html")), default="table", show_default=True,
-              help="table for people, json (the machine contract), csv, or html (one self-contained page "
-                   "with figures).")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(dir_okay=True, path_type=str))
+@click.option("--format", "fmt", type=click.Choice((*FORMATS, "html", *BATCH_FORMATS)), default="table",
+              show_default=True, help="table for people, json (the machine contract), csv, html (one "
+                                      "self-contained page with figures); jsonl: one line per file of a batch.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
@@ -26,12 +27,21 @@ from graphtools.render import FORMATS, RENDERERS
               help="Add the graph unfolded over T steps: eigenvalues, step layers, reachability, mixing depth.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="With --unfold: unfold only the recurrent module with this prefix (default: every module).")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Batch: files at once, in processes.")
+@click.option("--cluster", default=None, metavar="local:N|tcp://HOST:PORT|FILE",
+              help="Batch: analyze the files on a Dask cluster (needs graphtools[dask]).")
 @loading_options
-def analyze(path, fmt, output, gates, method, bounds, unfold_steps, module, rename, threshold, threshold_rel):
+def analyze(paths, fmt, output, gates, method, bounds, unfold_steps, module, jobs, cluster, rename, threshold,
+            threshold_rel):
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
-    (.npz, .npy, .safetensors, .onnx, Keras .h5/.keras; PyTorch, Keras or ONNX layouts)."""
-    report = analyze_checkpoint(path, gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps,
-                                rename=rename, threshold=threshold, threshold_rel=threshold_rel, module=module)
+    (.npz, .npy, .safetensors, .onnx, Keras .h5/.keras; PyTorch, Keras or ONNX layouts).  Several
+    PATHs, folders or globs with --format jsonl: one JSON line per file (docs/scaling.md)."""
+    options = dict(gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps, rename=rename,
+                   threshold=threshold, threshold_rel=threshold_rel, module=module)
+    if fmt in BATCH_FORMATS or len(paths) > 1 or jobs or cluster:
+        return analyze_batch(paths, fmt, output, jobs, cluster, **options)
+    path = paths[0]
+    report = analyze_checkpoint(path, **options)
     if fmt == "html":
         from graphtools.html_report import render_html
         from graphtools.loading import read_checkpoint

@@ -24,7 +24,11 @@ class _Bar:
         if self.tty and not p.event and time.monotonic() - self.last < 0.25:
             return  # at most four redraws a second
         self.last = time.monotonic()
-        head = f"[{p.done}/{p.total} {100 * p.done / max(p.total, 1):.0f}%]"
+        failed = f", {p.failed} failed" if p.failed else ""
+        head = f"[{p.done}/{p.total} {100 * p.done / max(p.total, 1):.0f}%{failed}]"
+        if p.dashboard and p.dashboard != getattr(self, "dashboard", None):
+            self.dashboard = p.dashboard
+            click.echo(("\r" + " " * self.width + "\r" if self.tty else "") + f"dashboard: {p.dashboard}", err=True)
         eta = "" if p.eta is None else f", ETA {duration(p.eta)}"
         if self.tty:
             running = "; ".join(f"{k} ({v})" for k, v in p.running.items()) or "-"
@@ -49,8 +53,10 @@ class _Bar:
               help="Folder for results.jsonl, summary.csv, checkpoints/ and figures/ (the same command "
                    "again resumes).  Required unless --show-config.")
 @click.option("--data", type=click.Path(path_type=str), default=None, help="Data file or folder (replaces the config's).")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Runs at once, each in its own process.")
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None,
+              help="Runs at once, each in its own process (default 1).")
+@click.option("--cluster", default=None, metavar="local:N|tcp://HOST:PORT|FILE",
+              help="Run on a Dask cluster (replaces the config's cluster; needs graphtools[dask]; docs/scaling.md).")
 @click.option("--trainer", type=click.Choice(TRAINERS), default=None,
               help="Train with graphtools' numpy trainer or with PyTorch (the graphtools[torch] extra); "
                    "replaces the config's (default numpy).")
@@ -58,7 +64,7 @@ class _Bar:
               help="Where the torch trainer runs (replaces the config's; default cpu).")
 @click.option("--no-figures", is_flag=True, help="Do not draw the figures at the end.")
 @click.option("--show-config", is_flag=True, help="Print the config (as TOML) and exit.")
-def sweep(config, preset, out, data, jobs, trainer, device, no_figures, show_config):
+def sweep(config, preset, out, data, jobs, cluster, trainer, device, no_figures, show_config):
     """Reproduce the paper's experiment: for every model and seed train a dense model, then prune it
     with every method to every sparsity, fine-tune, evaluate and measure every layer.  One JSON
     record per finished run goes to OUT/results.jsonl; interrupted sweeps resume where they stopped."""
@@ -74,10 +80,13 @@ def sweep(config, preset, out, data, jobs, trainer, device, no_figures, show_con
         return
     if not out:
         raise GraphtoolsError("--out DIR is required (the folder for the results)")
+    if cluster and jobs:
+        raise GraphtoolsError("give --jobs or --cluster, not both")
+    cluster = cluster or (None if jobs else settings.cluster or None)
     bar = _Bar()
     start = time.perf_counter()
     try:
-        result = run_sweep(settings, out, jobs=jobs, progress=bar, figures=not no_figures)
+        result = run_sweep(settings, out, jobs=jobs or 1, progress=bar, figures=not no_figures, cluster=cluster)
     except KeyboardInterrupt:
         bar.close()
         click.echo(f"interrupted after {duration(time.perf_counter() - start)}: every finished run is in "

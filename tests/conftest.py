@@ -1,8 +1,21 @@
 """Fixtures shared by several test files."""
 
+import time
+
 import numpy as np
 import pytest
 from scipy.io import wavfile
+
+
+def wait_for_records(path, count, process, timeout=120):
+    """Wait until the results file ``path`` holds ``count`` lines while ``process`` (a sweep) runs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_bytes().count(b"\n") >= count:
+            return
+        assert process.poll() is None, "the sweep ended before it could be interrupted"
+        time.sleep(0.02)
+    raise AssertionError("no records appeared")
 
 
 def write_band_mnist(path, n_train=300, n_test=100, seed=0):

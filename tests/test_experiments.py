@@ -28,7 +28,7 @@ from graphtools.experiments.sweep import LOCK_NAME
 from graphtools.prune import prune_count
 from graphtools.tomlfile import tomllib
 
-from conftest import write_band_mnist
+from conftest import wait_for_records, write_band_mnist
 
 TINY_MODEL = ModelSpec("rnn-h8", "rnn", 8)
 
@@ -401,16 +401,6 @@ hidden = 16
 """)
 
 
-def _wait_for_records(path, count, process, timeout=120):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_bytes().count(b"\n") >= count:
-            return
-        assert process.poll() is None, "the sweep ended before it could be interrupted"
-        time.sleep(0.02)
-    raise AssertionError("no records appeared")
-
-
 @pytest.mark.parametrize("jobs, how", [(1, signal.SIGKILL), (2, signal.SIGKILL), (2, signal.SIGINT)])
 def test_kill_and_resume_loses_no_finished_run(tmp_path, jobs, how):
     config = _write_slow_config(tmp_path)
@@ -418,7 +408,7 @@ def test_kill_and_resume_loses_no_finished_run(tmp_path, jobs, how):
     results = out / "results.jsonl"
     process = subprocess.Popen(_sweep_command(config, out, "--jobs", str(jobs)), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    _wait_for_records(results, 3, process)
+    wait_for_records(results, 3, process)
     process.send_signal(how)
     _, err = process.communicate(timeout=60)
     if how == signal.SIGINT:

@@ -70,6 +70,7 @@ class SweepConfig:
     seeds: tuple[int, ...] = (0,)
     name: str = "sweep"
     data_label: str = ""  # shown with the results, e.g. "synthetic stand-in (espeak-ng)"
+    cluster: str = ""  # run on a Dask cluster: local:N, tcp://HOST:PORT or a scheduler file (not a setting)
     limit: int | None = None  # first N examples of each split
     epochs: int = 10
     finetune_epochs: int = 3
@@ -251,7 +252,7 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
                  "sparsities": _list(where, "sparsities", values["sparsities"], _sparsity(where))}
     if "seeds" in values:
         out["seeds"] = _list(where, "seeds", values["seeds"], lambda s: _seed(where, s))
-    for key in ("name", "data", "data_label", "trainer", "device"):
+    for key in ("name", "data", "data_label", "trainer", "device", "cluster"):
         if key in values:
             if not isinstance(values[key], str):
                 raise _fail(where, f"{key} must be a string, got {values[key]!r}")
@@ -291,6 +292,8 @@ def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepCon
         for key in ("noise_snr", "words", "cmvn"):
             if out.get(key):
                 raise _fail(where, f"{key} applies only to speech-commands, not {out['dataset']}")
+    if out.get("cluster") and base is not None and ":" not in out["cluster"]:  # a scheduler file
+        out["cluster"] = os.path.normpath(os.path.join(base, os.path.expanduser(out["cluster"])))
     if out.get("data") and base is not None and not os.path.isabs(os.path.expanduser(out["data"])):
         out["data"] = os.path.normpath(os.path.join(base, out["data"]))
     elif out.get("data"):

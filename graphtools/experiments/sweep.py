@@ -7,6 +7,14 @@ once in worker processes, each with ``threads() // jobs`` threads (at least one;
 :mod:`graphtools.threads`).  Interrupting a
 sweep (Ctrl-C, a kill) loses only the runs in progress; running it again skips every
 run already in the results file.
+
+Runs are started by an *executor*: in this process (``jobs=1``), in a process pool
+(``jobs > 1``), or as tasks on a Dask cluster (``cluster=``, see
+:mod:`graphtools.experiments.dask_executor`).  All three have ``slots`` (runs in flight at
+most), ``chains`` (whether a pruned run may be submitted while its dense run is still in
+flight, as a dependency), ``label`` (the state of a submitted run before its first progress
+message), ``submit(config, spec, out_dir, parent=None) -> Future`` and
+``wait(futures, timeout) -> finished futures``; the bookkeeping below is the same for all.
 """
 
 from __future__ import annotations
@@ -47,6 +55,8 @@ class SweepProgress:
     elapsed: float  # seconds since this invocation started
     eta: float | None  # seconds, from the epochs done so far in this invocation
     event: str | None = None  # a run just finished or failed
+    failed: int = 0  # runs that failed in this invocation
+    dashboard: str | None = None  # the Dask dashboard of a --cluster sweep, when it has one
 
 
 @dataclass
@@ -104,18 +114,46 @@ def _run_in_worker(config: SweepConfig, spec: RunSpec, out_dir: str) -> dict:
 
 
 class _Inline:
-    """The executor of ``jobs=1``: runs a run in this process, into a future the caller has
-    already registered (so the progress line names the run while it runs)."""
+    """The executor of ``jobs=1``: a submitted run starts at the next :meth:`wait`, in this
+    process (so the progress line names the run while it runs)."""
+
+    slots, chains, label = 1, False, "starting"
 
     def __init__(self, on_progress):
         self.on_progress = on_progress
+        self.pending: list = []
 
-    def run(self, future: Future, config, spec, out_dir) -> None:
-        try:
-            future.set_result(execute(config, spec, out_dir, progress=lambda p: self.on_progress(
-                (spec.key, p.epoch, p.epochs, p.batch, p.batches))))
-        except Exception as exc:  # recorded as the run's failure; Ctrl-C still stops the sweep
-            future.set_exception(exc)
+    def submit(self, config, spec, out_dir, parent=None) -> Future:
+        future: Future = Future()
+        self.pending.append((future, config, spec, out_dir))
+        return future
+
+    def wait(self, futures, timeout: float) -> set:
+        while self.pending:
+            future, config, spec, out_dir = self.pending.pop(0)
+            try:
+                future.set_result(execute(config, spec, out_dir, progress=lambda p, k=spec.key: self.on_progress(
+                    (k, p.epoch, p.epochs, p.batch, p.batches))))
+            except Exception as exc:  # recorded as the run's failure; Ctrl-C still stops the sweep
+                future.set_exception(exc)
+        return {f for f in futures if f.done()}
+
+
+class _Pool:
+    """The executor of ``jobs > 1``: ``jobs`` spawned worker processes."""
+
+    chains, label = False, "starting"
+
+    def __init__(self, pool: ProcessPoolExecutor, messages, jobs: int, on_progress):
+        self.pool, self.messages, self.slots, self.on_progress = pool, messages, jobs, on_progress
+
+    def submit(self, config, spec, out_dir, parent=None) -> Future:
+        return self.pool.submit(_run_in_worker, config, spec, out_dir)
+
+    def wait(self, futures, timeout: float) -> set:
+        finished, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
+        _drain(self.messages, self.on_progress)
+        return finished
 
 
 # ---------------------------------------------------------------- the sweep
@@ -166,12 +204,16 @@ def _units(config: SweepConfig, spec: RunSpec) -> float:
 
 
 def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, progress=None,
-              figures: bool = True) -> SweepResult:
+              figures: bool = True, cluster: str | None = None) -> SweepResult:
     """Run every unfinished run of ``config`` into ``out_dir`` (created if needed); see the module
-    docstring.  Returns a :class:`SweepResult`; runs that fail are listed in its ``failures``."""
+    docstring.  Returns a :class:`SweepResult`; runs that fail are listed in its ``failures``.
+    ``cluster`` (``local:N``, ``tcp://HOST:PORT`` or a scheduler file) runs them as tasks on a
+    Dask cluster instead (:mod:`graphtools.experiments.dask_executor`; ``jobs`` must then be 1)."""
     out_dir = os.fspath(out_dir)
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise GraphtoolsError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    if cluster and jobs != 1:
+        raise GraphtoolsError("give jobs or a cluster, not both")
     check_trainer(config)
     if config.trainer == "torch":  # before anything is written: torch installed, the device there
         from graphtools.torch.training import torch_device
@@ -188,7 +230,7 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
     if not os.path.exists(config.data):
         raise GraphtoolsError(f"{config.data}: no such data file or folder")
     with _lock(out_dir):
-        return _sweep(config, out_dir, jobs, progress, figures)
+        return _sweep(config, out_dir, jobs, progress, figures, cluster)
 
 
 def remove_stale_temporaries(out_dir: str) -> list[str]:
@@ -212,7 +254,7 @@ def remove_stale_temporaries(out_dir: str) -> list[str]:
     return removed
 
 
-def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
+def _sweep(config, out_dir, jobs, progress, figures, cluster=None) -> SweepResult:
     start = time.perf_counter()
     results, summary = os.path.join(out_dir, RESULTS_NAME), os.path.join(out_dir, SUMMARY_NAME)
     result = SweepResult(out_dir, results, summary, 0, 0, 0)
@@ -241,6 +283,7 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
     total_units = sum(_units(config, s) for s in queue)
     finished_units = 0.0
     running: dict = {}  # future -> spec
+    pending_dense: dict = {}  # key of a dense run in flight -> its future (for executors that chain)
     states: dict[str, float] = {}  # key -> fraction done
     labels: dict[str, str] = {}
     failed_dense: set[str] = set()
@@ -253,8 +296,9 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
         units = finished_units + partial
         eta = elapsed / units * (total_units - units) if units > 0 else None
         count = sum(spec.key in done for spec in runs)
-        progress(SweepProgress(count, len(runs), {s.key: labels.get(s.key, "starting")
-                                                  for s in running.values()}, elapsed, eta, event))
+        progress(SweepProgress(count, len(runs), {s.key: labels.get(s.key, executor.label)
+                                                  for s in running.values()}, elapsed, eta, event,
+                               len(result.failures), getattr(executor, "dashboard", None)))
 
     def on_progress(message):
         key, epoch, epochs, batch, batches = message
@@ -262,10 +306,14 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
         labels[key] = f"epoch {epoch}/{epochs}"
         report()
 
+    executor = None
     with contextlib.ExitStack() as stack:
-        if jobs == 1:
+        if cluster:
+            from graphtools.experiments.dask_executor import DaskExecutor
+
+            executor = stack.enter_context(DaskExecutor(cluster, config, out_dir, on_progress))
+        elif jobs == 1:
             executor = _Inline(on_progress)
-            messages = None
         else:
             context = multiprocessing.get_context("spawn")
             messages = context.Queue()
@@ -273,34 +321,33 @@ def _sweep(config, out_dir, jobs, progress, figures) -> SweepResult:
             pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                        initargs=(messages, os.getpid(), threads, min(threads, blas_threads())))
             stack.callback(_stop_pool, pool)
-            executor = None
+            executor = _Pool(pool, messages, jobs, on_progress)
         report()
         while queue or running:
             for spec in list(queue):
-                if len(running) >= jobs:
+                if len(running) >= executor.slots:
                     break
                 if not spec.dense and spec.dense_key in failed_dense:
                     queue.remove(spec)
                     result.failures.append((spec.key, f"its dense run {spec.dense_key} failed"))
                     continue
-                if spec.dense or spec.dense_key in available:
+                chained = executor.chains and spec.dense_key in pending_dense
+                if spec.dense or spec.dense_key in available or chained:
                     queue.remove(spec)
-                    if executor is not None:
-                        future: Future = Future()
-                        running[future] = spec
-                        report()
-                        executor.run(future, config, spec, out_dir)
-                    else:
-                        running[pool.submit(_run_in_worker, config, spec, out_dir)] = spec
-                        report()
+                    future = executor.submit(config, spec, out_dir,
+                                             parent=pending_dense.get(spec.dense_key) if chained else None)
+                    running[future] = spec
+                    if spec.dense:
+                        pending_dense[spec.key] = future
+                    report()
             if not running:
                 if queue:
                     raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
                 break  # the last runs depended on a failed dense run
-            finished, _ = wait(list(running), timeout=1.0, return_when=FIRST_COMPLETED)
-            _drain(messages, on_progress)
+            finished = executor.wait(list(running), timeout=1.0)
             for future in finished:
                 spec = running.pop(future)
+                pending_dense.pop(spec.key, None)
                 finished_units += _units(config, spec)
                 states.pop(spec.key, None)
                 event = _collect(future, spec, done, available, failed_dense, results, result, summary)

@@ -1,0 +1,73 @@
+"""Benchmark: the overhead of Dask, `graphtools sweep --preset quick --cluster local:2` against
+`--jobs 2` (both: 2 worker processes of 1 BLAS thread each on a 2-core machine).
+
+Each run is the real command in a fresh process, into a new temporary folder, without figures
+(they are drawn the same way by both); the two settings alternate so that machine noise hits both
+alike.  The Dask time includes starting the LocalCluster (scheduler and 2 worker processes) and
+shutting it down.  Prints the load average before and after (the numbers mean little on a busy
+machine) and a Markdown table for docs/benchmarks.md.
+
+Run:  python benchmarks/bench_dask.py [--runs 3]   (from the repository root)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SETTINGS = {"--jobs 2": ["--jobs", "2"], "--cluster local:2": ["--cluster", "local:2"]}
+
+
+def one_sweep(extra: list[str], sizes: dict) -> float:
+    with tempfile.TemporaryDirectory() as out:
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "graphtools.cli", "sweep", "--preset", "quick", "--out", out,
+                        "--no-figures", *extra], check=True, capture_output=True)
+        seconds = time.perf_counter() - start
+        with open(os.path.join(out, "results.jsonl"), "rb") as handle:
+            lines = handle.read().splitlines()
+        folder = os.path.join(out, "checkpoints")
+        files = [os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)]
+        sizes.update(record=statistics.mean(map(len, lines)), checkpoint=statistics.mean(files))
+        return seconds
+
+
+def loadavg() -> str:
+    try:
+        with open("/proc/loadavg", encoding="ascii") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    before = loadavg()
+    times: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    sizes: dict = {}
+    for _ in range(args.runs):
+        for name, extra in SETTINGS.items():
+            times[name].append(one_sweep(extra, sizes))
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}; {args.runs} runs each, alternating; "
+          f"load average before {before}, after {loadavg()}")
+    print("\n| command | median s | runs (s) |\n|---|---|---|")
+    for name in SETTINGS:
+        runs = ", ".join(f"{t:.1f}" for t in times[name])
+        print(f"| `graphtools sweep --preset quick --no-figures {name}` | {median[name]:.1f} | {runs} |")
+    overhead = median["--cluster local:2"] / median["--jobs 2"] - 1
+    print(f"\n--cluster local:2 takes {100 * overhead:+.1f}% the time of --jobs 2")
+    print(f"mean record {sizes['record']:.0f} bytes, mean checkpoint {sizes['checkpoint']:.0f} bytes")
+
+
+if __name__ == "__main__":
+    main()
