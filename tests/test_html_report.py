@@ -168,8 +168,8 @@ def test_check_html_puts_rule_results_on_top(tmp_path, checkpoint, quick_figures
 
 
 def test_fields_without_a_section_still_appear(checkpoint, quick_figures):
-    """A field another part of graphtools adds to the JSON report (a layer's cover bound, the
-    skipped tensors) is shown: as a matrices column, or as its own JSON section."""
+    """A field another part of graphtools adds to the JSON report (a new layer measure, a new
+    report section) is shown: as a matrices column, or as its own JSON section."""
     report = analyze_checkpoint(checkpoint)
 
     @dataclasses.dataclass(frozen=True)
@@ -177,16 +177,16 @@ def test_fields_without_a_section_still_appear(checkpoint, quick_figures):
         def to_dict(self):
             d = super().to_dict()
             for i, layer in enumerate(d["layers"]):
-                layer["cover_bound"] = 10.0 + i
-            d["skipped"] = [{"name": "embedding.weight", "reason": "not 2-D"}]
+                layer["future_measure"] = 10.0 + i
+            d["future_section"] = [{"name": "embedding.weight", "reason": "not 2-D"}]
             return d
 
     text = render_html(Extended(**{f.name: getattr(report, f.name) for f in dataclasses.fields(report)}))
     page = Page(text)
     header = page.headers["matrices"]
-    assert header[-1] == "cover_bound"
+    assert header[-1] == "future_measure"
     assert [r[-1] for r in page.tables["matrices"]] == [f"{10.0 + i:.4f}" for i in range(len(report.layers))]
-    assert "<h2>skipped</h2>" in text and "embedding.weight" in text
+    assert "<h2>future_section</h2>" in text and "embedding.weight" in text
 
 
 def test_bad_input_writes_nothing(tmp_path):

@@ -95,7 +95,7 @@ def test_layers_rows_values_and_verdicts(checkpoint):
     graphs = checkpoint_graphs(model_of(checkpoint), gates=True)
     reports = [analyze_graph(g) for g in graphs]
     assert len(reports) == 4 * 5 + 1  # every LSTM weight and its 4 gate blocks, then the head
-    fig = checkpoint_layers_figure(reports, source=str(checkpoint))
+    fig = checkpoint_layers_figure(reports, source=str(checkpoint), bounds=(AVERAGE_DEGREE_BOUND,))
     ax = fig.axes[0]
     labels = [t.get_text() for t in ax.get_yticklabels()]
     assert labels[0] == "rnn.weight_ih_l0  24×4" and labels[1] == "rnn.weight_ih_l0 [i]  6×4"
@@ -133,6 +133,23 @@ def test_bounds_are_a_list_of_series(checkpoint):
         assert levels == {round(m.report.ramanujan_bound, 9), round(m.report.sigma1, 9)}
     fig = checkpoint_layers_figure([m.report for m in matrices], source="x.npz", bounds=())
     assert not any("bound √" in t for t in legend_texts(fig))
+
+
+def test_default_figures_draw_both_ramanujan_bounds(checkpoint):
+    """By default the average-degree bound and the universal-cover bound are both drawn, at the
+    values analyze reports."""
+    graphs = checkpoint_graphs(model_of(checkpoint), layer="rnn.weight_hh_*")
+    matrices = [Matrix(g, analyze_graph(g)) for g in graphs]
+    assert all(m.report.cover_bound is not None for m in matrices)
+    fig = checkpoint_layers_figure([m.report for m in matrices], source="x.npz")
+    average, cover = [c for c in fig.axes[0].collections if isinstance(c, PathCollection)][:2]
+    assert np.allclose(average.get_offsets()[:, 0], [m.report.ramanujan_bound for m in matrices])
+    assert np.allclose(cover.get_offsets()[:, 0], [m.report.cover_bound for m in matrices])
+    assert any("universal-cover" in t for t in legend_texts(fig))
+    fig = checkpoint_spectra_figure(matrices, source="x.npz", k=5)
+    for ax, m in zip(fig.axes, matrices):
+        levels = {round(line.get_ydata()[0], 9) for line in ax.get_lines() if line.get_linestyle() in (":", "--")}
+        assert levels == {round(m.report.ramanujan_bound, 9), round(m.report.cover_bound, 9)}
 
 
 def test_spectra_are_the_top_k_singular_values(checkpoint):

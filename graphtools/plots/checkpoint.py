@@ -72,8 +72,16 @@ def _average_degree_bound(report: LayerReport) -> float | None:
 #: The average-degree Ramanujan bound √(d̄_in − 1) + √(d̄_out − 1) of ``analyze`` (docs/measures.md).
 AVERAGE_DEGREE_BOUND = BoundSeries("average-degree Ramanujan bound √(d_in−1)+√(d_out−1)", _average_degree_bound,
                                    "#1f77b4")
+
+
+def _cover_bound(report: LayerReport) -> float | None:
+    return report.cover_bound
+
+
+#: The universal-cover bound ρ(T̃) of ``analyze`` (docs/measures.md, "Two Ramanujan tests").
+COVER_BOUND = BoundSeries("universal-cover bound ρ(T̃)", _cover_bound, "#9467bd", "--")
 #: The bounds every figure draws unless told otherwise.
-DEFAULT_BOUNDS = (AVERAGE_DEGREE_BOUND,)
+DEFAULT_BOUNDS = (AVERAGE_DEGREE_BOUND, COVER_BOUND)
 
 
 @dataclass(frozen=True)
