@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from graphtools.atomic import write_atomic
-from graphtools.cli._options import FINITE, loading_options
+from graphtools.cli._options import FINITE, OUTPUT, loading_options
 from graphtools.checks import Rules, junit_xml, load_rules, render_results, run_checks
 
 EXIT_FAILED = 3
@@ -24,10 +24,10 @@ EXIT_FAILED = 3
 @click.option("--select", multiple=True, metavar="GLOB", help="Weights the numeric rules apply to (default all).")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=str),
               help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
+@click.option("--junit", type=OUTPUT, help="Also write a JUnit XML report.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="--min-reachability on this recurrent module only (default: every module).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--html", "html_path", type=OUTPUT,
               help="Also write the HTML report of analyze, with the rule results on top.")
 @loading_options
 def check(path, require, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,

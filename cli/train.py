@@ -11,7 +11,7 @@ import click
 from graphtools.data.load import DATASETS
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
 from graphtools.cli._format import duration
-from graphtools.cli._options import EPOCHS, FINITE, SEED, finite_range
+from graphtools.cli._options import EPOCHS, FINITE, OUTPUT, SEED, finite_range
 
 
 class _Bar:
@@ -52,7 +52,7 @@ class _Bar:
               help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Threads per batch, one BLAS thread each [default: 2 when the thread budget (graphtools --threads) allows, for hidden >= 128 and batch >= 64].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+@click.option("--output", "-o", type=OUTPUT, required=True,
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
           workers, output):

@@ -9,7 +9,7 @@ import click
 from graphtools.analysis import analyze_unfolded
 from graphtools.atomic import atomic_open
 from graphtools.export import WRITERS
-from graphtools.cli._options import loading_options
+from graphtools.cli._options import OUTPUT, loading_options
 from graphtools.errors import GraphtoolsError
 from graphtools.loading import read_checkpoint, select_modules
 from graphtools.render import render_json_object
@@ -24,7 +24,7 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 @click.option("--layer", type=click.IntRange(min=0), default=None, help="Unfold only layer K.")
 @click.option("--format", "fmt", type=click.Choice(["json", *WRITERS]), default="json", show_default=True,
               help="json: counts and measures; graphml / edgelist: the graph itself.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--output", "-o", type=OUTPUT,
               help="Write to FILE (atomically) instead of standard output.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="Unfold only the recurrent module with this prefix (default: every module; graphml and "

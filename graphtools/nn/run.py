@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphtools import budget
+from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.data import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
@@ -63,6 +64,7 @@ def _parameter_name(name: str, mask: np.ndarray, model: SequenceClassifier) -> s
 def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None) -> TrainResult:
     """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
     checkpoint of the last complete epoch at ``output``."""
+    check_output(output, formats=CHECKPOINT_FORMATS)  # before any work: a typo costs no epoch
     check_seed(config.seed)
     check_count(config.epochs, "epochs", maximum=EPOCHS_MAX)
     check_finite(config.lr, "learning rate", minimum=0, min_open=True)

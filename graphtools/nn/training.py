@@ -17,6 +17,7 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
+from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
 from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 from graphtools.threads import blas_limit, threads, threads_for, with_blas_threads
@@ -141,6 +142,8 @@ def run_epochs(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, step, *,
     ``numpy.random.default_rng(seed)``, ``step(indices) -> (mean loss, logits)`` per minibatch of
     ``batch_size`` consecutive indices of it, a :class:`Progress` after each, then
     ``evaluate_test(*test)`` (an :class:`Evaluation`), ``before_save()`` and ``model.save(checkpoint)``."""
+    if checkpoint is not None:
+        check_output(checkpoint, formats=CHECKPOINT_FORMATS)  # before the first epoch, not after it
     rng = np.random.default_rng(seed)
     batches = (len(x) + batch_size - 1) // batch_size
     result = TrainResult()
