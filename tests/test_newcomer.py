@@ -91,3 +91,72 @@ def test_every_output_folder_is_checked_before_work(tmp_path, command):
     assert result.exit_code == 1
     assert result.output.startswith("error: cannot write ") and result.output.count("\n") == 1
     assert "does not exist" in result.output and "nodir" in result.output
+
+
+# ---------------------------------------------------------------- 7: check reads ./pyproject.toml
+
+
+def test_check_reads_pyproject_by_default_and_config_overrides(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.graphtools.check]\n'
+                                             'min-spectral-gap = 1000.0\n')
+    result = run("check", EXAMPLE)
+    assert result.exit_code == 3, result.output
+    assert "min-spectral-gap" in result.output
+    (tmp_path / "other.toml").write_text("[check]\nmin-spectral-gap = 0.0\n")
+    assert run("check", EXAMPLE, "--config", tmp_path / "other.toml").exit_code == 0
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')  # no table: no rules, as before
+    result = run("check", EXAMPLE)
+    assert result.exit_code == 1 and "no rules to check" in result.output
+
+
+# ---------------------------------------------------------------- 8: messages
+
+
+def test_rule_errors_name_options_in_kebab_case():
+    result = run("check", EXAMPLE, "--min-reachability", "2", "--steps", "3")
+    assert result.exit_code == 1
+    assert "min-reachability must be between 0 and 1" in result.output and "min_" not in result.output
+    result = run("check", EXAMPLE, "--min-reachability", "0.5")
+    assert "min-reachability needs steps" in result.output
+
+
+def test_toml_rule_errors_name_the_file_and_kebab_keys(tmp_path):
+    config = tmp_path / "rules.toml"
+    config.write_text("[check]\nmin-normalized-gap = 3\n")
+    result = run("check", EXAMPLE, "--config", config)
+    assert result.exit_code == 1
+    assert result.output == f"error: {config}: min-normalized-gap must be between 0 and 1, not 3\n"
+    config.write_text("[check]\nmin-gap = 1\n")
+    result = run("check", EXAMPLE, "--config", config)
+    assert "unknown rule 'min-gap'" in result.output and "min-spectral-gap" in result.output
+    assert "min_spectral_gap" not in result.output
+
+
+def test_check_steps_0_exits_like_unfold_steps_0():
+    checked = run("check", EXAMPLE, "--min-reachability", "0.5", "--steps", "0")
+    unfolded = run("unfold", EXAMPLE, "--steps", "0")
+    assert checked.exit_code == unfolded.exit_code == 2
+
+
+def test_no_2d_matrix_names_the_file(tmp_path):
+    path = tmp_path / "vectors.npz"
+    np.savez(path, a=np.ones(3))
+    result = run("analyze", path)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: {path}: no 2-D weight matrix")
+
+
+def test_png_renamed_npy_is_not_an_npy_file(tmp_path):
+    path = tmp_path / "picture.npy"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    result = run("analyze", path)
+    assert result.exit_code == 1
+    assert result.output.startswith(f"error: {path}: not an .npy file")
+
+
+def test_sweep_with_missing_data_leaves_no_folder(tmp_path):
+    out = tmp_path / "X"
+    result = run("sweep", "--preset", "quick", "--data", tmp_path / "nope.npz", "--out", out)
+    assert result.exit_code == 1 and "no such data file" in result.output
+    assert not out.exists()
