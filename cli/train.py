@@ -7,8 +7,10 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from graphtools.data.load import DATASETS
+from graphtools.nn.training import format_epoch
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
 from graphtools.cli._format import duration
 from graphtools.cli._options import EPOCHS, FINITE, OUTPUT, SEED, finite_range
@@ -56,18 +58,22 @@ class _Bar:
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
           workers, output):
-    """Train a sequence classifier in numpy; print the test accuracy at the end."""
+    """Train a sequence classifier in numpy; print each epoch's test accuracy as it ends.
+
+    With --init (or --mask) the architecture comes from that checkpoint: --cell, --hidden and
+    --layers may be left out, and are refused if they contradict it."""
+    ctx = click.get_current_context()
+    cell, hidden, layers = (value if ctx.get_parameter_source(name) != ParameterSource.DEFAULT else None
+                            for name, value in (("cell", cell), ("hidden", hidden), ("layers", layers)))
     config = TrainConfig(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed,
                          limit, mask, init, workers)
     try:
-        result = train_from_config(config, output, progress=_Bar())
+        result = train_from_config(config, output, progress=_Bar(),
+                                   on_epoch=lambda record: click.echo(format_epoch(record)))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the checkpoint of the last complete epoch (if any) is intact at " + output,
                    err=True)
         raise SystemExit(130) from None
-    for r in result.epochs:
-        click.echo(f"epoch {r['epoch']}: loss {r['loss']:.4f}  train accuracy {100 * r['train_accuracy']:.2f}%  "
-                   f"test accuracy {100 * r['test_accuracy']:.2f}%  {r['seconds']:.1f} s")
     per_epoch = sum(r["seconds"] for r in result.epochs) / len(result.epochs)
     click.echo(f"test accuracy {100 * result.test.accuracy:.2f}% on {result.test.samples} examples; "
                f"{per_epoch:.1f} s per epoch; checkpoint {output}")

@@ -160,3 +160,86 @@ def test_sweep_with_missing_data_leaves_no_folder(tmp_path):
     result = run("sweep", "--preset", "quick", "--data", tmp_path / "nope.npz", "--out", out)
     assert result.exit_code == 1 and "no such data file" in result.output
     assert not out.exists()
+
+
+# ---------------------------------------------------------------- 4: train --init / --mask architecture
+
+
+def _train(mnist, out, *args):
+    return run("train", "--data", mnist, "--epochs", "1", "--limit", "40", "--batch-size", "20", *args, "-o", out)
+
+
+def test_train_init_refuses_contradicting_architecture(mnist, tmp_path):
+    first = tmp_path / "a.npz"
+    assert _train(mnist, first, "--cell", "lstm", "--hidden", "6").exit_code == 0
+    result = _train(mnist, tmp_path / "b.npz", "--init", first, "--cell", "gru", "--hidden", "32")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and result.output.startswith(f"error: {first} holds a lstm of hidden size 6")
+    assert "--cell gru, --hidden 32 contradicts it" in result.output
+    assert not (tmp_path / "b.npz").exists()
+    agreeing = _train(mnist, tmp_path / "c.npz", "--init", first, "--cell", "lstm", "--hidden", "6")
+    assert agreeing.exit_code == 0, agreeing.output
+
+
+def test_train_mask_takes_the_architecture_from_the_masks(mnist, tmp_path):
+    rng = np.random.default_rng(0)
+    masks = {"rnn.weight_hh_l0_mask": rng.random((3 * 5, 5)) < 0.5, "rnn.weight_hh_l1_mask": rng.random((15, 5)) < 0.5}
+    np.savez(tmp_path / "mask.npz", **masks)
+    result = _train(mnist, tmp_path / "m.npz", "--mask", tmp_path / "mask.npz")
+    assert result.exit_code == 0, result.output
+    model = load_model(tmp_path / "m.npz")
+    assert (model.cell, model.hidden_size, model.num_layers) == ("gru", 5, 2)
+    assert not model.params["rnn.weight_hh_l1"][~masks["rnn.weight_hh_l1_mask"]].any()
+    refused = _train(mnist, tmp_path / "n.npz", "--mask", tmp_path / "mask.npz", "--hidden", "7")
+    assert refused.exit_code == 1 and "--hidden 7 contradicts it" in refused.output
+
+
+# ---------------------------------------------------------------- 9: progress
+
+
+def test_fit_progress_true_prints_each_epoch_as_it_ends(capsys):
+    from graphtools.nn import SequenceClassifier, fit
+
+    model = SequenceClassifier("rnn", 2, 3, 1, 2)
+    x = np.random.default_rng(0).standard_normal((8, 3, 2)).astype(np.float32)
+    y = np.array([0, 1] * 4)
+    seen = []
+
+    def on_epoch(record):
+        seen.append((record["epoch"], capsys.readouterr().err))
+
+    fit(model, x, y, epochs=2, batch_size=4, test=(x, y), progress=True, on_epoch=on_epoch)
+    assert [epoch for epoch, _ in seen] == [1, 2]
+    fit(model, x, y, epochs=2, batch_size=4, test=(x, y), progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in lines] == ["epoch 1", "epoch 2"]
+    assert all("test accuracy" in line for line in lines)
+
+
+def test_train_cli_prints_each_epoch_before_the_next_starts(mnist, tmp_path, monkeypatch):
+    import graphtools.nn.training as training
+
+    printed = []
+    original = training.run_epochs
+
+    def spy(*args, on_epoch=None, **kwargs):
+        def record(r):
+            on_epoch(r)
+            printed.append(r["epoch"])
+        return original(*args, on_epoch=record, **kwargs)
+
+    monkeypatch.setattr(training, "run_epochs", spy)
+    result = _train(mnist, tmp_path / "p.npz", "--cell", "rnn", "--hidden", "4", "--epochs", "2")
+    assert result.exit_code == 0, result.output
+    assert printed == [1, 2]
+    assert result.output.count("test accuracy") == 3  # two epoch lines and the final line
+
+
+def test_piped_sweep_prints_a_line_per_finished_run(mnist, tmp_path):
+    config = tmp_path / "sweep.toml"
+    config.write_text('[sweep]\nname = "t"\ndataset = "seq-mnist"\ndata = "mnist.npz"\nmethods = ["random"]\n'
+                      'sparsities = [0.5]\nseeds = [0]\nepochs = 1\nfinetune-epochs = 1\nlimit = 40\n\n'
+                      '[[model]]\nname = "r"\ncell = "rnn"\nhidden = 4\n')
+    result = CliRunner().invoke(main, ["sweep", str(config), "--out", str(tmp_path / "out"), "--no-figures"])
+    assert result.exit_code == 0, result.output
+    assert sum(line.startswith("[") and "/2" in line for line in result.output.splitlines()) == 2
