@@ -243,3 +243,27 @@ def test_piped_sweep_prints_a_line_per_finished_run(mnist, tmp_path):
     result = CliRunner().invoke(main, ["sweep", str(config), "--out", str(tmp_path / "out"), "--no-figures"])
     assert result.exit_code == 0, result.output
     assert sum(line.startswith("[") and "/2" in line for line in result.output.splitlines()) == 2
+
+
+# ---------------------------------------------------------------- 10: pruning a pruned checkpoint
+
+
+@pytest.mark.parametrize("method", ["random", "magnitude"])
+def test_pruning_a_pruned_file_keeps_masks_subsets_and_reports_real_density(tmp_path, method):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", **{"rnn.weight_ih_l0": rng.standard_normal((32, 5)),
+                                    "rnn.weight_hh_l0": rng.standard_normal((32, 8))})
+    assert run("prune", tmp_path / "d.npz", "--method", "random", "--sparsity", "0.9",
+               "-o", tmp_path / "p.npz").exit_code == 0
+    result = run("prune", tmp_path / "p.npz", "--method", method, "--sparsity", "0.5", "--format", "json",
+                 "-o", tmp_path / "q.npz")
+    assert result.exit_code == 0, result.output
+    before, after = load_state(tmp_path / "p.npz").tensors, load_state(tmp_path / "q.npz").tensors
+    for row in json.loads(result.output)["matrices"]:
+        name = row["name"]
+        old, new = before[name + "_mask"], after[name + "_mask"]
+        assert not (new & ~old).any()  # a subset of the old mask
+        real = np.count_nonzero(after[name]) / after[name].size
+        assert row["after"]["density"] == pytest.approx(new.mean())
+        assert row["after"]["density"] <= before[name + "_mask"].mean() + 1e-12
+        assert real <= row["after"]["density"] + 1e-12
