@@ -13,6 +13,7 @@ from graphtools.cli._options import OUTPUT, loading_options
 from graphtools.errors import GraphtoolsError
 from graphtools.loading import read_checkpoint, select_modules
 from graphtools.render import render_json_object
+from graphtools.export import isolated_nodes
 from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 
 
@@ -23,7 +24,8 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
               help="union: one node per hidden unit; per-gate: gate nodes between inputs and hidden units.")
 @click.option("--layer", type=click.IntRange(min=0), default=None, help="Unfold only layer K.")
 @click.option("--format", "fmt", type=click.Choice(["json", *WRITERS]), default="json", show_default=True,
-              help="json: counts and measures; graphml / edgelist: the graph itself.")
+              help="json: counts and measures; graphml: the graph itself, every node; edgelist: one "
+                   "'source target weight' line per edge (nodes without an edge are not in it).")
 @click.option("--output", "-o", type=OUTPUT,
               help="Write to FILE (atomically) instead of standard output.")
 @click.option("--module", default=None, metavar="PREFIX",
@@ -54,6 +56,11 @@ def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, th
             click.echo(text, nl=False)
         return
     graph = unfold_graph(model, steps, gates, layer, chosen[0])
+    if fmt == "edgelist":
+        isolated = isolated_nodes(graph)
+        if isolated:
+            click.echo(f"note: {isolated} of {graph.nodes} nodes have no edge and are not in the edge list "
+                       "(--format graphml keeps every node)", err=True)
     if output:
         with atomic_open(output) as handle:
             WRITERS[fmt](graph, handle)

@@ -267,3 +267,24 @@ def test_pruning_a_pruned_file_keeps_masks_subsets_and_reports_real_density(tmp_
         assert row["after"]["density"] == pytest.approx(new.mean())
         assert row["after"]["density"] <= before[name + "_mask"].mean() + 1e-12
         assert real <= row["after"]["density"] + 1e-12
+
+
+# ---------------------------------------------------------------- 6: the edge list says what it leaves out
+
+
+def test_edgelist_loads_as_documented_and_counts_what_it_leaves_out(tmp_path):
+    nx = pytest.importorskip("networkx")
+    ig = pytest.importorskip("igraph")
+    out = tmp_path / "e.txt"
+    result = run("unfold", EXAMPLE, "--steps", "3", "--format", "edgelist", "-o", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(run("unfold", EXAMPLE, "--steps", "3").output)
+    G = nx.read_weighted_edgelist(out, create_using=nx.DiGraph)
+    H = ig.Graph.Read_Ncol(str(out), directed=True)
+    assert G.number_of_edges() == H.ecount() == report["edges"]
+    missing = report["nodes"] - G.number_of_nodes()
+    assert missing > 0  # the example's isolated border pixel
+    assert f"note: {missing} of {report['nodes']} nodes have no edge" in result.output
+    graphml = tmp_path / "g.graphml"
+    assert run("unfold", EXAMPLE, "--steps", "3", "--format", "graphml", "-o", graphml).exit_code == 0
+    assert nx.read_graphml(graphml).number_of_nodes() == report["nodes"]
