@@ -35,18 +35,26 @@ class _Bar:
 
 
 @click.command()
-@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True)
-@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True,
+              help="Recurrent cell (with --init or --mask: taken from that checkpoint).")
+@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Hidden units per layer (with --init or --mask: taken from that checkpoint).")
+@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stacked recurrent layers (with --init or --mask: taken from that checkpoint).")
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
+              help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--epochs", type=EPOCHS, default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--lr", type=finite_range(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
+@click.option("--epochs", type=EPOCHS, default=10, show_default=True, help="Passes over the training split.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Examples per gradient step.")
+@click.option("--lr", type=finite_range(0, min_open=True), default=1e-3, show_default=True,
+              help="Learning rate (> 0).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+              help="Adam, or plain stochastic gradient descent.")
 @click.option("--clip", type=finite_range(0, min_open=True), default=1.0, show_default=True,
               help="Clip the global gradient norm to this.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True,
+              help="Seed of the initial weights and of the batch order.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
 @click.option("--mask", type=click.Path(path_type=str), default=None,
               help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
@@ -81,13 +89,16 @@ def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(path_type=str))
-@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
+              help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True,
+              help="Which split of the dataset to score.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of the split.")
 @click.option("--noise-snr", type=FINITE, default=None, metavar="DB",
               help="Mix background noise at this SNR (speech-commands).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line for people, or a JSON object {accuracy, loss, samples}.")
 def evaluate(checkpoint, dataset, data, split, limit, noise_snr, fmt):
     """Accuracy and loss of CHECKPOINT on a dataset split."""
     result = evaluate_checkpoint(checkpoint, dataset, data, split, limit, noise_snr)

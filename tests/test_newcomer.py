@@ -288,3 +288,20 @@ def test_edgelist_loads_as_documented_and_counts_what_it_leaves_out(tmp_path):
     graphml = tmp_path / "g.graphml"
     assert run("unfold", EXAMPLE, "--steps", "3", "--format", "graphml", "-o", graphml).exit_code == 0
     assert nx.read_graphml(graphml).number_of_nodes() == report["nodes"]
+
+
+# ---------------------------------------------------------------- --help
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_every_train_and_evaluate_option_has_help(command):
+    from graphtools.cli import train as train_module
+
+    cmd = getattr(train_module, command)
+    missing = [p.name for p in cmd.params if isinstance(p, __import__("click").Option) and not p.help]
+    assert missing == []
+
+
+def test_plot_kind_shows_its_choices():
+    text = run("plot", "--help").output
+    assert "--kind [accuracy|gap|spectra|degrees|noise|layers|unfold]" in text
