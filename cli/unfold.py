@@ -34,8 +34,8 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 @loading_options
 def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, threshold_rel):
     """Unfold the recurrent layers of PATH over T steps into one graph: nodes x[t][i] (inputs) and
-    h{l}[t][j] (hidden units of layer l; gate nodes too with --gates per-gate), edges
-    (x[t] and h[t-1]) -> h[t] for t = 1..T.  JSON: totals (nodes, edges, lambda1, lambda2) and per
+    h{l}[t][j] (hidden units of layer l; gate nodes too with --gates per-gate), edges from a
+    layer's input at step t (x[t], or the layer below's h[t]) and its h[t-1] to its h[t].  JSON: totals (nodes, edges, lambda1, lambda2) and per
     layer the step graph, reachability and mixing depth, for one module or {"modules": [...]};
     graphml / edgelist: the graph itself, of one module."""
     model = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
