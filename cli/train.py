@@ -37,32 +37,32 @@ class _Bar:
 @click.command()
 @click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True,
               help="Recurrent cell (with --init or --mask: taken from that checkpoint).")
-@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True,
+@click.option("--hidden", metavar="H", type=click.IntRange(min=1), default=128, show_default=True,
               help="Hidden units per layer (with --init or --mask: taken from that checkpoint).")
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--layers", metavar="L", type=click.IntRange(min=1), default=1, show_default=True,
               help="Stacked recurrent layers (with --init or --mask: taken from that checkpoint).")
 @click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
               help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--epochs", type=EPOCHS, default=10, show_default=True, help="Passes over the training split.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+@click.option("--epochs", metavar="N", type=EPOCHS, default=10, show_default=True, help="Passes over the training split.")
+@click.option("--batch-size", metavar="B", type=click.IntRange(min=1), default=128, show_default=True,
               help="Examples per gradient step.")
-@click.option("--lr", type=finite_range(0, min_open=True), default=1e-3, show_default=True,
+@click.option("--lr", metavar="LR", type=finite_range(0, min_open=True), default=1e-3, show_default=True,
               help="Learning rate (> 0).")
 @click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
               help="Adam, or plain stochastic gradient descent.")
-@click.option("--clip", type=finite_range(0, min_open=True), default=1.0, show_default=True,
+@click.option("--clip", metavar="C", type=finite_range(0, min_open=True), default=1.0, show_default=True,
               help="Clip the global gradient norm to this.")
-@click.option("--seed", type=SEED, default=0, show_default=True,
+@click.option("--seed", metavar="S", type=SEED, default=0, show_default=True,
               help="Seed of the initial weights and of the batch order.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
-@click.option("--mask", type=click.Path(path_type=str), default=None,
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
+@click.option("--mask", metavar="CKPT", type=click.Path(path_type=str), default=None,
               help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
-@click.option("--init", type=click.Path(path_type=str), default=None,
+@click.option("--init", metavar="CKPT", type=click.Path(path_type=str), default=None,
               help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", metavar="N", type=click.IntRange(min=1), default=None,
               help="Threads per batch, one BLAS thread each [default: 2 when the thread budget (graphtools --threads) allows, for hidden >= 128 and batch >= 64].")
-@click.option("--output", "-o", type=OUTPUT, required=True,
+@click.option("--output", "-o", type=OUTPUT, metavar="CKPT", required=True,
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
           workers, output):
@@ -88,19 +88,19 @@ def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=str))
+@click.argument("checkpoint", metavar="CKPT", type=click.Path(path_type=str))
 @click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
               help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
 @click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True,
               help="Which split of the dataset to score.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of the split.")
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), default=None, help="Use the first N examples of the split.")
 @click.option("--noise-snr", type=FINITE, default=None, metavar="DB",
               help="Mix background noise at this SNR (speech-commands).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="One line for people, or a JSON object {accuracy, loss, samples}.")
 def evaluate(checkpoint, dataset, data, split, limit, noise_snr, fmt):
-    """Accuracy and loss of CHECKPOINT on a dataset split."""
+    """Accuracy and loss of CKPT on a dataset split."""
     result = evaluate_checkpoint(checkpoint, dataset, data, split, limit, noise_snr)
     if fmt == "json":
         click.echo(json.dumps({"accuracy": result.accuracy, "loss": result.loss, "samples": result.samples}))

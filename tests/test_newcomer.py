@@ -351,3 +351,17 @@ def test_getting_started_runs_as_written(tmp_path):
         for line in (shown or "").splitlines():
             if line.strip() and line.strip() != "..." and not TIMING.search(line):
                 assert line in done.stdout, (script, line, done.stdout)
+
+
+def test_train_and_evaluate_metavars_match_the_readme_usage():
+    import re
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    usage = readme[readme.index("graphtools train --cell rnn|lstm|gru"):]
+    usage = usage[:usage.index("```")]
+    pairs = re.findall(r"(--[a-z-]+|-o) ([A-Z]+)\b", usage)
+    assert len(pairs) >= 10
+    helps = run("train", "--help").output + run("evaluate", "--help").output
+    for option, metavar in pairs:
+        assert re.search(rf"(^\s+|, ){re.escape(option)}(, --output)? {metavar}\b", helps, flags=re.M), (option, metavar)
