@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import click
 
+from graphtools.atomic import check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.validate import EPOCHS_MAX, SEED_MAX, check_finite
 
@@ -42,6 +43,20 @@ def finite_range(minimum: float | None = None, maximum: float | None = None, *, 
     return FiniteFloat(minimum, maximum, min_open)
 
 
+class OutputFile(click.Path):
+    """A file to write: its folder must exist, checked when the options are parsed (before any work);
+    if not, the one-line ``error: cannot write ...`` of the library (exit status 1)."""
+
+    def __init__(self):
+        super().__init__(dir_okay=False, path_type=str)
+
+    def convert(self, value, param, ctx):
+        path = super().convert(value, param, ctx)
+        check_output(path)
+        return path
+
+
+OUTPUT = OutputFile()
 SEED = click.IntRange(0, SEED_MAX)
 EPOCHS = click.IntRange(1, EPOCHS_MAX)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import click
 
 from graphtools.analysis import analyze_checkpoint
-from graphtools.cli._options import loading_options
+from graphtools.cli._options import OUTPUT, loading_options
 from graphtools.atomic import write_atomic
 from graphtools.cli.analyze_batch import BATCH_FORMATS, analyze_batch
+from graphtools.errors import GraphtoolsError
 from graphtools.render import FORMATS, RENDERERS
 
 
@@ -16,7 +17,7 @@ from graphtools.render import FORMATS, RENDERERS
 @click.option("--format", "fmt", type=click.Choice((*FORMATS, "html", *BATCH_FORMATS)), default="table",
               show_default=True, help="table for people, json (the machine contract), csv, html (one "
                                       "self-contained page with figures); jsonl: one line per file of a batch.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--output", "-o", type=OUTPUT,
               help="Write the report to FILE (atomically) instead of standard output.")
 @click.option("--gates", is_flag=True, help="Add one row per gate block (LSTM i,f,g,o; GRU r,z,n).")
 @click.option("--method", type=click.Choice(["auto", "dense", "sparse"]), default="auto", show_default=True,
@@ -36,6 +37,9 @@ def analyze(paths, fmt, output, gates, method, bounds, unfold_steps, module, job
     """Report degrees, spectral gaps and Ramanujan checks of every 2-D weight in PATH
     (.npz, .npy, .safetensors, .onnx, Keras .h5/.keras; PyTorch, Keras or ONNX layouts).  Several
     PATHs, folders or globs with --format jsonl: one JSON line per file (docs/scaling.md)."""
+    if fmt == "csv" and unfold_steps is not None:
+        raise GraphtoolsError("--format csv holds one row per weight matrix and has no room for --unfold: "
+                              "use --format json, table or html with --unfold")
     options = dict(gates=gates, method=method, bounds=bounds, unfold_steps=unfold_steps, rename=rename,
                    threshold=threshold, threshold_rel=threshold_rel, module=module)
     if fmt in BATCH_FORMATS or len(paths) > 1 or jobs or cluster:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from graphtools.atomic import write_atomic
-from graphtools.cli._options import FINITE, loading_options
-from graphtools.checks import Rules, junit_xml, load_rules, render_results, run_checks
+from graphtools.cli._options import FINITE, OUTPUT, loading_options
+from graphtools.checks import Rules, default_config, junit_xml, load_rules, render_results, run_checks
 
 EXIT_FAILED = 3
 
@@ -23,14 +23,15 @@ EXIT_FAILED = 3
 @click.option("--max-isolated", type=int, metavar="N", help="Every selected weight: at most N isolated nodes.")
 @click.option("--min-reachability", type=FINITE, metavar="X",
               help="Every recurrent layer: reachability over --steps T is at least X.")
-@click.option("--steps", type=int, metavar="T", help="Time steps for --min-reachability.")
+@click.option("--steps", type=click.IntRange(min=1), metavar="T", help="Time steps for --min-reachability.")
 @click.option("--select", multiple=True, metavar="GLOB", help="Weights the numeric rules apply to (default all).")
 @click.option("--config", type=click.Path(dir_okay=False, path_type=str),
-              help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it.")
-@click.option("--junit", type=click.Path(dir_okay=False, path_type=str), help="Also write a JUnit XML report.")
+              help="TOML file with a [check] (or [tool.graphtools.check]) table; options override it "
+                   "[default: ./pyproject.toml when it has a [tool.graphtools.check] table].")
+@click.option("--junit", type=OUTPUT, help="Also write a JUnit XML report.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="--min-reachability on this recurrent module only (default: every module).")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=str),
+@click.option("--html", "html_path", type=OUTPUT,
               help="Also write the HTML report of analyze, with the rule results on top.")
 @loading_options
 def check(path, require, definition, min_spectral_gap, min_normalized_gap, max_isolated, min_reachability, steps,
@@ -39,6 +40,7 @@ def check(path, require, definition, min_spectral_gap, min_normalized_gap, max_i
     input (including a pattern that matches no 2-D weight matrix)."""
     rules = Rules(tuple(require), min_spectral_gap, min_normalized_gap, max_isolated, min_reachability,
                   steps, tuple(select) or ("*",), tuple(rename), threshold, threshold_rel, module, definition)
+    config = config or default_config()
     if config:
         rules = load_rules(config).merged(rules)
     report = run_checks(path, rules)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from graphtools.cli._options import FINITE, SEED
+from graphtools.cli._options import FINITE, OUTPUT, SEED
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
-@click.option("--kind", required=True, metavar="KIND",
+@click.option("--kind", required=True, metavar="[accuracy|gap|spectra|degrees|noise|layers|unfold]",
               help="results: accuracy, gap, spectra, degrees or noise; checkpoint: layers, spectra, degrees or "
                    "unfold (docs/plots.md).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+@click.option("--output", "-o", type=OUTPUT, required=True,
               help="Figure to write, atomically; the format comes from the extension: .png, .svg or .pdf.")
 @click.option("--model", default=None, metavar="NAME", help="Only this model of the sweep.")
 @click.option("--title", default=None, metavar="TEXT", help="Figure title (a data note is still shown).")

@@ -6,13 +6,13 @@ import json
 
 import click
 
-from graphtools.cli._options import FINITE, SEED, loading_options
+from graphtools.cli._options import FINITE, OUTPUT, SEED, loading_options
 from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+@click.option("--output", "-o", type=OUTPUT, required=True,
               help="Checkpoint to write (.npz or .safetensors), atomically: pruned weights plus <weight>_mask.")
 @click.option("--method", type=click.Choice(METHODS), required=True,
               help="magnitude, random, biregular, array-code, ramanujan-guard or rewire (docs/pruning.md).")

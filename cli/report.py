@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from graphtools.cli._options import OUTPUT
+
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
@@ -11,7 +13,7 @@ import click
               help="Summary measure to rank runs by (repeatable) [default: spectral_gap, normalized_gap, "
                    "ramanujan_gap, weighted_spectral_gap, step_normalized_gap].")
 @click.option("--model", default=None, metavar="NAME", help="Only this model of the sweep.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), default=None,
+@click.option("--output", "-o", type=OUTPUT, default=None,
               help="Write the tables to this file (atomically) instead of standard output.")
 def report(results, measures, model, output):
     """Tables of RESULTS (a results.jsonl or a sweep folder): accuracy per model, method and

@@ -7,11 +7,13 @@ import sys
 import time
 
 import click
+from click.core import ParameterSource
 
 from graphtools.data.load import DATASETS
+from graphtools.nn.training import format_epoch
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
 from graphtools.cli._format import duration
-from graphtools.cli._options import EPOCHS, FINITE, SEED, finite_range
+from graphtools.cli._options import EPOCHS, FINITE, OUTPUT, SEED, finite_range
 
 
 class _Bar:
@@ -33,57 +35,72 @@ class _Bar:
 
 
 @click.command()
-@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True)
-@click.option("--hidden", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--layers", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True,
+              help="Recurrent cell (with --init or --mask: taken from that checkpoint).")
+@click.option("--hidden", metavar="H", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Hidden units per layer (with --init or --mask: taken from that checkpoint).")
+@click.option("--layers", metavar="L", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Stacked recurrent layers (with --init or --mask: taken from that checkpoint).")
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
+              help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--epochs", type=EPOCHS, default=10, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--lr", type=finite_range(0, min_open=True), default=1e-3, show_default=True)
-@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True)
-@click.option("--clip", type=finite_range(0, min_open=True), default=1.0, show_default=True,
+@click.option("--epochs", metavar="N", type=EPOCHS, default=10, show_default=True, help="Passes over the training split.")
+@click.option("--batch-size", metavar="B", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Examples per gradient step.")
+@click.option("--lr", metavar="LR", type=finite_range(0, min_open=True), default=1e-3, show_default=True,
+              help="Learning rate (> 0).")
+@click.option("--optimizer", type=click.Choice(["adam", "sgd"]), default="adam", show_default=True,
+              help="Adam, or plain stochastic gradient descent.")
+@click.option("--clip", metavar="C", type=finite_range(0, min_open=True), default=1.0, show_default=True,
               help="Clip the global gradient norm to this.")
-@click.option("--seed", type=SEED, default=0, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
-@click.option("--mask", type=click.Path(path_type=str), default=None,
+@click.option("--seed", metavar="S", type=SEED, default=0, show_default=True,
+              help="Seed of the initial weights and of the batch order.")
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), default=None, help="Use the first N examples of each split.")
+@click.option("--mask", metavar="CKPT", type=click.Path(path_type=str), default=None,
               help="Checkpoint whose <weight>_mask arrays fix the pruned weights at zero.")
-@click.option("--init", type=click.Path(path_type=str), default=None,
+@click.option("--init", metavar="CKPT", type=click.Path(path_type=str), default=None,
               help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
+@click.option("--workers", metavar="N", type=click.IntRange(min=1), default=None,
               help="Threads per batch, one BLAS thread each [default: 2 when the thread budget (graphtools --threads) allows, for hidden >= 128 and batch >= 64].")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str), required=True,
+@click.option("--output", "-o", type=OUTPUT, metavar="CKPT", required=True,
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,
           workers, output):
-    """Train a sequence classifier in numpy; print the test accuracy at the end."""
+    """Train a sequence classifier in numpy; print each epoch's test accuracy as it ends.
+
+    With --init (or --mask) the architecture comes from that checkpoint: --cell, --hidden and
+    --layers may be left out, and are refused if they contradict it."""
+    ctx = click.get_current_context()
+    cell, hidden, layers = (value if ctx.get_parameter_source(name) != ParameterSource.DEFAULT else None
+                            for name, value in (("cell", cell), ("hidden", hidden), ("layers", layers)))
     config = TrainConfig(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed,
                          limit, mask, init, workers)
     try:
-        result = train_from_config(config, output, progress=_Bar())
+        result = train_from_config(config, output, progress=_Bar(),
+                                   on_epoch=lambda record: click.echo(format_epoch(record)))
     except KeyboardInterrupt:
         click.echo("\ninterrupted: the checkpoint of the last complete epoch (if any) is intact at " + output,
                    err=True)
         raise SystemExit(130) from None
-    for r in result.epochs:
-        click.echo(f"epoch {r['epoch']}: loss {r['loss']:.4f}  train accuracy {100 * r['train_accuracy']:.2f}%  "
-                   f"test accuracy {100 * r['test_accuracy']:.2f}%  {r['seconds']:.1f} s")
     per_epoch = sum(r["seconds"] for r in result.epochs) / len(result.epochs)
     click.echo(f"test accuracy {100 * result.test.accuracy:.2f}% on {result.test.samples} examples; "
                f"{per_epoch:.1f} s per epoch; checkpoint {output}")
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(path_type=str))
-@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True)
+@click.argument("checkpoint", metavar="CKPT", type=click.Path(path_type=str))
+@click.option("--dataset", type=click.Choice(DATASETS), default="seq-mnist", show_default=True,
+              help="Task: how --data is read and fed in (docs/data.md).")
 @click.option("--data", type=click.Path(path_type=str), required=True, help="Data file or folder.")
-@click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None)
+@click.option("--split", type=click.Choice(["test", "train", "validation"]), default="test", show_default=True,
+              help="Which split of the dataset to score.")
+@click.option("--limit", metavar="N", type=click.IntRange(min=1), default=None, help="Use the first N examples of the split.")
 @click.option("--noise-snr", type=FINITE, default=None, metavar="DB",
               help="Mix background noise at this SNR (speech-commands).")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="One line for people, or a JSON object {accuracy, loss, samples}.")
 def evaluate(checkpoint, dataset, data, split, limit, noise_snr, fmt):
-    """Accuracy and loss of CHECKPOINT on a dataset split."""
+    """Accuracy and loss of CKPT on a dataset split."""
     result = evaluate_checkpoint(checkpoint, dataset, data, split, limit, noise_snr)
     if fmt == "json":
         click.echo(json.dumps({"accuracy": result.accuracy, "loss": result.loss, "samples": result.samples}))

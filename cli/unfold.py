@@ -9,10 +9,11 @@ import click
 from graphtools.analysis import analyze_unfolded
 from graphtools.atomic import atomic_open
 from graphtools.export import WRITERS
-from graphtools.cli._options import loading_options
+from graphtools.cli._options import OUTPUT, loading_options
 from graphtools.errors import GraphtoolsError
 from graphtools.loading import read_checkpoint, select_modules
 from graphtools.render import render_json_object
+from graphtools.export import isolated_nodes
 from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 
 
@@ -23,16 +24,20 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
               help="union: one node per hidden unit; per-gate: gate nodes between inputs and hidden units.")
 @click.option("--layer", type=click.IntRange(min=0), default=None, help="Unfold only layer K.")
 @click.option("--format", "fmt", type=click.Choice(["json", *WRITERS]), default="json", show_default=True,
-              help="json: counts and measures; graphml / edgelist: the graph itself.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=str),
+              help="json: counts and measures; graphml: the graph itself, every node; edgelist: one "
+                   "'source target weight' line per edge (nodes without an edge are not in it).")
+@click.option("--output", "-o", type=OUTPUT,
               help="Write to FILE (atomically) instead of standard output.")
 @click.option("--module", default=None, metavar="PREFIX",
               help="Unfold only the recurrent module with this prefix (default: every module; graphml and "
                    "edgelist need one when there are several).")
 @loading_options
 def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, threshold_rel):
-    """Unfold the recurrent layers of PATH over T steps: nodes x[t][i], h{l}[t][j], ...
-    JSON: one module's report, or {"modules": [...]} with one report per module."""
+    """Unfold the recurrent layers of PATH over T steps into one graph: nodes x[t][i] (inputs) and
+    h{l}[t][j] (hidden units of layer l; gate nodes too with --gates per-gate), edges from a
+    layer's input at step t (x[t], or the layer below's h[t]) and its h[t-1] to its h[t].  JSON: totals (nodes, edges, lambda1, lambda2) and per
+    layer the step graph, reachability and mixing depth, for one module or {"modules": [...]};
+    graphml / edgelist: the graph itself, of one module."""
     model = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel).model
     chosen = select_modules(model, module)
     for index in chosen:  # every structure error before any spectral work
@@ -54,6 +59,11 @@ def unfold(path, steps, gates, layer, fmt, output, module, rename, threshold, th
             click.echo(text, nl=False)
         return
     graph = unfold_graph(model, steps, gates, layer, chosen[0])
+    if fmt == "edgelist":
+        isolated = isolated_nodes(graph)
+        if isolated:
+            click.echo(f"note: {isolated} of {graph.nodes} nodes have no edge and are not in the edge list "
+                       "(--format graphml keeps every node)", err=True)
     if output:
         with atomic_open(output) as handle:
             WRITERS[fmt](graph, handle)

@@ -19,6 +19,27 @@ def _mode_for(path: str) -> int:
         return 0o666 & ~umask
 
 
+#: the extensions a checkpoint (weights plus masks) may be written as
+CHECKPOINT_FORMATS = (".npz", ".safetensors")
+
+
+def check_output(path: str | os.PathLike, *, formats: tuple[str, ...] | None = None) -> str:
+    """GraphtoolsError (one line) unless ``path`` can be written: its folder exists and, when
+    ``formats`` (extensions such as ``(".npz", ".safetensors")``) is given, it ends in one of them.
+    Commands call it before any work, so a typo in an output path costs no time.  Returns the
+    extension, lower case."""
+    path = os.fspath(path)
+    ext = os.path.splitext(path)[1].lower()
+    if formats is not None and ext not in formats:
+        raise GraphtoolsError(f"{path}: the output must end in {' or '.join(formats)}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise GraphtoolsError(f"cannot write {path}: folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise GraphtoolsError(f"cannot write {path}: it is a folder")
+    return ext
+
+
 @contextlib.contextmanager
 def atomic_open(path: str | os.PathLike, mode: str = "w"):
     """Open a temporary file beside ``path`` for writing; on success it replaces ``path``.
@@ -28,8 +49,7 @@ def atomic_open(path: str | os.PathLike, mode: str = "w"):
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise GraphtoolsError(f"cannot write {path}: folder {folder} does not exist")
+    check_output(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
     except OSError as exc:

@@ -100,18 +100,26 @@ class CheckReport:
 _NUMBER = (int, float)
 
 
-def _validated(rules: Rules) -> Rules:
+def _option(name: str) -> str:
+    """A rule's name as users write it: the option ``--min-spectral-gap`` and the TOML key
+    ``min-spectral-gap`` (``_`` is accepted in files too)."""
+    return name.replace("_", "-")
+
+
+def _check_values(rules: Rules) -> None:
+    """GraphtoolsError for a rule value of the wrong type or out of range (named as an option)."""
     def number(name, value, low=None, high=None, integer=False):
         if value is None:
             return
+        shown = _option(name)
         kind = int if integer else _NUMBER
         if isinstance(value, bool) or not isinstance(value, kind):
-            raise GraphtoolsError(f"{name} must be a {'whole number' if integer else 'number'}, not {value!r}")
+            raise GraphtoolsError(f"{shown} must be a {'whole number' if integer else 'number'}, not {value!r}")
         if not integer:
-            check_finite(value, name)
+            check_finite(value, shown)
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"between {low} and {high}" if high is not None else f"at least {low}"
-            raise GraphtoolsError(f"{name} must be {span}, not {value}")
+            raise GraphtoolsError(f"{shown} must be {span}, not {value}")
 
     number("min_spectral_gap", rules.min_spectral_gap)
     number("min_normalized_gap", rules.min_normalized_gap, 0, 1)
@@ -121,16 +129,22 @@ def _validated(rules: Rules) -> Rules:
     for name in ("require_ramanujan", "select"):
         patterns = getattr(rules, name)
         if not all(isinstance(p, str) and p for p in patterns):
-            raise GraphtoolsError(f"{name} must be glob patterns (strings), not {list(patterns)!r}")
+            raise GraphtoolsError(f"{_option(name)} must be glob patterns (strings), not {list(patterns)!r}")
     if not all(isinstance(p, str) for p in rules.rename):
         raise GraphtoolsError(f"rename must be 'REGEX=REPLACEMENT' strings, not {list(rules.rename)!r}")
+    if rules.module is not None and not isinstance(rules.module, str):
+        raise GraphtoolsError(f"module must be a module prefix (a string), not {rules.module!r}")
+
+
+def _validated(rules: Rules) -> Rules:
+    _check_values(rules)
     check_options(rename=rules.rename, threshold=rules.threshold, threshold_rel=rules.threshold_rel)
-    if rules.module is not None and (not isinstance(rules.module, str) or rules.min_reachability is None):
-        raise GraphtoolsError("module (--module PREFIX) selects the module of min_reachability: give that rule too")
+    if rules.module is not None and rules.min_reachability is None:
+        raise GraphtoolsError("module (--module PREFIX) selects the module of min-reachability: give that rule too")
     if rules.definition not in (None, *RAMANUJAN_DEFINITIONS):
         raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, not {rules.definition!r}")
     if rules.min_reachability is not None and rules.steps is None:
-        raise GraphtoolsError("min_reachability needs steps (--steps T): reachability is measured over T steps")
+        raise GraphtoolsError("min-reachability needs steps (--steps T): reachability is measured over T steps")
     if rules.is_empty():
         raise GraphtoolsError("no rules to check: give at least one rule or a --config file")
     return rules
@@ -156,11 +170,28 @@ def load_rules(path: str | os.PathLike) -> Rules:
     for key, value in table.items():
         name = key.replace("-", "_")
         if name not in known:
-            raise GraphtoolsError(f"{path}: unknown rule {key!r} (known: {', '.join(sorted(known))})")
+            raise GraphtoolsError(f"{path}: unknown rule {key!r} "
+                                  f"(known: {', '.join(sorted(_option(k) for k in known))})")
         if name in ("require_ramanujan", "select", "rename"):
             value = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else value
         values[name] = value
-    return Rules(**values)
+    rules = Rules(**values)
+    try:
+        _check_values(rules)
+    except GraphtoolsError as exc:
+        raise GraphtoolsError(f"{path}: {exc}") from None
+    return rules
+
+
+def default_config(folder: str | os.PathLike = ".") -> str | None:
+    """``folder/pyproject.toml`` when it has a ``[tool.graphtools.check]`` table (read by default,
+    as black, ruff and pytest read theirs), else None.  A pyproject.toml that is not valid TOML is
+    an error: it would otherwise be skipped silently."""
+    path = os.path.join(os.fspath(folder), "pyproject.toml")
+    if not os.path.isfile(path):
+        return None
+    table = read_toml(path).get("tool", {}).get("graphtools", {}).get("check")
+    return path if table is not None else None
 
 
 #: The two Ramanujan tests: average-degree bound, universal-cover radius (docs/measures.md).

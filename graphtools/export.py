@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import TextIO
 from xml.sax.saxutils import quoteattr
 
+import numpy as np
+
 from graphtools import budget
 from graphtools.unfolding import UnfoldedGraph
 
@@ -32,8 +34,17 @@ def _check_budget(graph: UnfoldedGraph) -> None:
                  f"writing the unfolded graph ({graph.nodes:,} nodes, {graph.edges:,} edges)")
 
 
+def isolated_nodes(graph: UnfoldedGraph) -> int:
+    """How many nodes of ``graph`` have no edge (an edge list cannot name them)."""
+    return int(np.count_nonzero(np.diff(graph.adjacency().indptr) == 0))  # symmetric: row = degree
+
+
 def write_edgelist(graph: UnfoldedGraph, handle: TextIO) -> None:
-    """One line per edge: ``source target weight`` (weights in full precision)."""
+    """One line per edge: ``source target weight`` (weights in full precision).
+
+    ``networkx.read_weighted_edgelist(path, create_using=networkx.DiGraph)`` and
+    ``igraph.Graph.Read_Ncol(path, directed=True)`` read it as is; nodes without an edge are not
+    in it (:func:`isolated_nodes` counts them; GraphML keeps every node)."""
     _check_budget(graph)
     names = graph.node_names()
     for s, t, w in _edges(graph, names):

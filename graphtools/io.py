@@ -71,6 +71,8 @@ def _sniff(path: str) -> str:
         return "safetensors"
     if ext == ".npz":
         return "npz"
+    if ext == ".npy":
+        raise GraphtoolsError(f"{path}: not an .npy file (it does not begin with the .npy signature \\x93NUMPY)")
     raise GraphtoolsError(
         f"{path}: unrecognised checkpoint format (expected .npz, .npy, .safetensors, .onnx, .h5 or .keras)"
     )

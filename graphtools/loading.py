@@ -120,9 +120,8 @@ def read_checkpoint(path: str | os.PathLike, *, rename=(), threshold=None, thres
         model = describe({n: a for n, a in tensors.items() if n not in orphans})
     except GraphtoolsError as exc:
         hint = None if _names_recognised(tensors) else recurrent_hint(tensors)
-        if hint is None:
-            raise
-        raise GraphtoolsError(f"{exc}; {hint}") from None
+        message = str(exc) if str(exc).startswith(os.fspath(path)) else f"{os.fspath(path)}: {exc}"
+        raise GraphtoolsError(message if hint is None else f"{message}; {hint}") from None
     notes = [line for line in checkpoint.metadata.get("graphtools.notes", "").splitlines() if line]
     if not model.modules and not _names_recognised(tensors):
         hint = recurrent_hint(tensors)

@@ -43,11 +43,13 @@ def _csv_row(layer: dict) -> dict:
 def render_csv(report: ModelReport) -> str:
     """One CSV row per layer; nested fields flattened (``inputs_degree_min``, ``weighted_sigma1``),
     ``shape`` as ``rows``/``cols``, ``biregular`` as ``biregular_c``/``biregular_d``; null is empty.
-    Only analysed matrices are rows (a fixed column set for spreadsheets): the skipped tensors
-    and the notes are in the table and the JSON."""
+    Only analysed matrices are rows: the skipped tensors and the notes are in the table and the JSON.
+    The columns are the union of every row's fields in first-seen order (gate rows and small
+    graphs add fields such as ``bounds_exact_*``); a field a row lacks is empty."""
     rows = [_csv_row(layer.to_dict()) for layer in report.layers]
+    fields = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=fields, restval="", lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})

@@ -389,7 +389,7 @@ def test_rules_from_a_config_file_refuse_nan(tmp_path):
     config = tmp_path / "rules.toml"
     config.write_text("[check]\nmin_spectral_gap = nan\n")
     result = run("check", EXAMPLE, "--config", config)
-    assert result.exit_code == 1 and "min_spectral_gap must be a finite number" in result.output
+    assert result.exit_code == 1 and "min-spectral-gap must be a finite number" in result.output
 
 
 # ---------------------------------------------------------------- training metadata and sweeps

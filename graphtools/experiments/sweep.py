@@ -219,16 +219,17 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
         from graphtools.torch.training import torch_device
 
         torch_device(config.device)
+    # the data first: a typo in --data leaves no empty results folder behind
+    if not config.data:
+        raise GraphtoolsError("the sweep config names no data (set data in [sweep] or pass --data)")
+    if not os.path.exists(config.data):
+        raise GraphtoolsError(f"{config.data}: no such data file or folder")
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise GraphtoolsError(f"{out_dir}: exists and is not a folder")
     try:
         os.makedirs(out_dir, exist_ok=True)
     except OSError as exc:
         raise GraphtoolsError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
-    if not config.data:
-        raise GraphtoolsError("the sweep config names no data (set data in [sweep] or pass --data)")
-    if not os.path.exists(config.data):
-        raise GraphtoolsError(f"{config.data}: no such data file or folder")
     with _lock(out_dir):
         return _sweep(config, out_dir, jobs, progress, figures, cluster)
 

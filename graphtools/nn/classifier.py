@@ -15,7 +15,7 @@ import os
 
 import numpy as np
 
-from graphtools.atomic import atomic_open
+from graphtools.atomic import CHECKPOINT_FORMATS, atomic_open, check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
 from graphtools.model import MASK_SUFFIX, describe
@@ -187,12 +187,19 @@ class SequenceClassifier:
         return state
 
     def save(self, path: str | os.PathLike, **meta) -> None:
-        """Write an ``.npz`` checkpoint atomically, with ``graphtools.meta`` (cell, sizes, ``meta``)."""
+        """Write a checkpoint atomically, with ``graphtools.meta`` (cell, sizes, ``meta``): ``.npz``,
+        or ``.safetensors`` (the metadata under ``__metadata__``); other extensions are refused."""
+        ext = check_output(path, formats=CHECKPOINT_FORMATS)
         info = {"cell": self.cell, "input_size": self.input_size, "hidden_size": self.hidden_size,
                 "num_layers": self.num_layers, "num_classes": self.num_classes, **self.meta, **meta}
         self.meta = {k: v for k, v in info.items()
                      if k not in ("cell", "input_size", "hidden_size", "num_layers", "num_classes")}
         state = self.state_dict()
+        if ext == ".safetensors":
+            from graphtools.safetensors import write_safetensors
+
+            write_safetensors(path, state, {META_KEY: json.dumps(info)})
+            return
         state[META_KEY] = np.array(json.dumps(info))
         with atomic_open(path, "wb") as handle:
             np.savez(handle, **state)

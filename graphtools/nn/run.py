@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from graphtools import budget
+from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.data import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
@@ -60,9 +61,58 @@ def _parameter_name(name: str, mask: np.ndarray, model: SequenceClassifier) -> s
     return name
 
 
-def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None) -> TrainResult:
+ARCHITECTURE_DEFAULTS = {"cell": "lstm", "hidden": 128, "layers": 1}
+
+
+def masks_architecture(masks: dict[str, np.ndarray]) -> dict | None:
+    """``{"cell", "hidden", "layers"}`` read off recurrent ``weight_hh_l<k>`` masks: shape
+    ``(G * hidden, hidden)`` with G = 1 (RNN), 3 (GRU) or 4 (LSTM), layers = largest k + 1; None
+    when the masks hold no such mask."""
+    found = {}
+    for name, mask in masks.items():
+        match = re.search(r"weight_hh_l(\d+)$", name)
+        if match and mask.ndim == 2 and mask.shape[1] and mask.shape[0] % mask.shape[1] == 0:
+            found[int(match.group(1))] = mask.shape
+    if not found:
+        return None
+    rows, hidden = found[0] if 0 in found else next(iter(found.values()))
+    cells = {max(1, len(g)): cell for cell, g in CELL_GATES.items()}
+    cell = cells.get(rows // hidden)
+    if cell is None:
+        return None
+    return {"cell": cell, "hidden": hidden, "layers": max(found) + 1}
+
+
+def _architecture(config: TrainConfig, source: str, found: dict | None) -> None:
+    """Fill ``config``'s cell, hidden and layers (None: not given) from ``found`` (what the file
+    ``source`` holds), refusing a given value that contradicts it; defaults where nothing is known."""
+    if found is not None:
+        clashes = [f"--{k} {getattr(config, k)}" for k in ("cell", "hidden", "layers")
+                   if getattr(config, k) is not None and getattr(config, k) != found[k]]
+        if clashes:
+            raise GraphtoolsError(f"{source} holds a {found['cell']} of hidden size {found['hidden']} x "
+                                  f"{found['layers']} layer(s); {', '.join(clashes)} contradicts it "
+                                  "(leave the option out: the architecture comes from the file)")
+    for key, default in ARCHITECTURE_DEFAULTS.items():
+        if getattr(config, key) is None:
+            setattr(config, key, (found or {}).get(key, default))
+
+
+def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None, on_epoch=None) -> TrainResult:
     """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
-    checkpoint of the last complete epoch at ``output``."""
+    checkpoint of the last complete epoch at ``output``.
+
+    ``cell``, ``hidden``, ``layers`` left None come from ``init`` (its model), else from ``mask``
+    (the shapes of its ``weight_hh`` masks), else the defaults (lstm, 128, 1); a value given that
+    contradicts the file is refused."""
+    check_output(output, formats=CHECKPOINT_FORMATS)  # before any work: a typo costs no epoch
+    init_model = load_model(config.init) if config.init else None
+    mask_file = load_masks(config.mask) if config.mask else None
+    if init_model is not None:
+        _architecture(config, config.init, {"cell": init_model.cell, "hidden": init_model.hidden_size,
+                                            "layers": init_model.num_layers})
+    else:
+        _architecture(config, config.mask, masks_architecture(mask_file) if mask_file else None)
     check_seed(config.seed)
     check_count(config.epochs, "epochs", maximum=EPOCHS_MAX)
     check_finite(config.lr, "learning rate", minimum=0, min_open=True)
@@ -70,13 +120,12 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
         check_finite(config.clip, "clip", minimum=0, min_open=True)
     train = load_dataset(config.dataset, config.data, "train", config.limit)
     test = load_dataset(config.dataset, config.data, "test", config.limit)
-    if config.init:
-        model = load_model(config.init)
+    if init_model is not None:
+        model = init_model
         if (model.input_size, model.num_classes) != (train.features, train.num_classes):
             raise GraphtoolsError(f"{config.init}: the model takes {model.input_size} features and "
                                   f"{model.num_classes} classes; {config.dataset} has {train.features} "
                                   f"and {train.num_classes}")
-        config.cell, config.hidden, config.layers = model.cell, model.hidden_size, model.num_layers
     else:
         gates = max(1, len(CELL_GATES.get(config.cell, ())))
         budget.check(budget.training_bytes(gates=gates, features=train.features, hidden=config.hidden,
@@ -87,13 +136,13 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
         model = SequenceClassifier(config.cell, train.features, config.hidden, config.layers,
                                    train.num_classes, seed=config.seed)
     if config.mask:
-        masks = {_parameter_name(name, mask, model): mask for name, mask in load_masks(config.mask).items()}
+        masks = {_parameter_name(name, mask, model): mask for name, mask in mask_file.items()}
         model.set_masks({**model.masks, **masks})
     meta = {"dataset": config.dataset, "lr": config.lr, "batch_size": config.batch_size,
             "optimizer": config.optimizer, "limit": config.limit, "data_note": train.note, **config.extra}
     return fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
                optimizer=config.optimizer, clip=config.clip, seed=config.seed, test=(test.x, test.y),
-               checkpoint=output, progress=progress, meta=meta, workers=config.workers)
+               checkpoint=output, progress=progress, meta=meta, workers=config.workers, on_epoch=on_epoch)
 
 
 def evaluate_checkpoint(path: str | os.PathLike, dataset: str, data: str, split: str = "test",

@@ -17,6 +17,7 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
+from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
 from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 from graphtools.threads import blas_limit, threads, threads_for, with_blas_threads
@@ -34,6 +35,36 @@ class Progress:
     accuracy: float  # running training accuracy over the epoch so far
     samples_per_second: float
     eta_seconds: float
+
+
+class PrintProgress:
+    """What ``fit(progress=True)`` shows on standard error: a status line at most every
+    ``interval`` seconds while an epoch runs, and one line per finished epoch with its test accuracy."""
+
+    def __init__(self, stream=None, interval: float = 2.0):
+        self.stream, self.interval, self.last = stream, interval, time.monotonic()
+
+    def _print(self, line: str) -> None:
+        import sys
+
+        print(line, file=self.stream or sys.stderr, flush=True)
+
+    def __call__(self, p: Progress) -> None:
+        if time.monotonic() - self.last >= self.interval and p.batch < p.batches:
+            self.last = time.monotonic()
+            self._print(f"epoch {p.epoch}/{p.epochs}  batch {p.batch}/{p.batches}  loss {p.loss:.4f}  "
+                        f"acc {100 * p.accuracy:.2f}%  ETA {p.eta_seconds:.0f} s")
+
+    def epoch_end(self, record: dict) -> None:
+        self.last = time.monotonic()
+        self._print(format_epoch(record))
+
+
+def format_epoch(record: dict) -> str:
+    """One line for a finished epoch (a record of :attr:`TrainResult.epochs`)."""
+    test = record.get("test_accuracy")
+    return (f"epoch {record['epoch']}: loss {record['loss']:.4f}  train accuracy {100 * record['train_accuracy']:.2f}%"
+            + ("" if test is None else f"  test accuracy {100 * test:.2f}%") + f"  {record['seconds']:.1f} s")
 
 
 @dataclass
@@ -91,8 +122,8 @@ def check_fit_arguments(model: SequenceClassifier, x: np.ndarray, y: np.ndarray,
 def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
         lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
         test: tuple[np.ndarray, np.ndarray] | None = None, checkpoint: str | os.PathLike | None = None,
-        progress: Callable[[Progress], None] | None = None, meta: dict | None = None,
-        workers: int | None = None) -> TrainResult:
+        progress: Callable[[Progress], None] | bool | None = None, meta: dict | None = None,
+        workers: int | None = None, on_epoch: Callable[[dict], None] | None = None) -> TrainResult:
     """Train ``model`` in place; after every epoch evaluate on ``test`` and write ``checkpoint``.
 
     Pruned weights (``model.masks``) stay exactly zero throughout.  ``workers`` threads (default:
@@ -100,7 +131,17 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
     batches >= 64) each compute the gradient of a part of every batch with one BLAS thread; the
     combined gradient is that of the whole batch.  With one worker, BLAS gets
     :func:`graphtools.threads.threads_for` the largest product of a step (one thread unless asked).
+
+    ``progress``: a callable that gets a :class:`Progress` after every batch, or True to print
+    progress to standard error (:class:`PrintProgress`: a status line every 2 s, one line per
+    epoch).  ``on_epoch(record)`` is called as each epoch ends, with its record (loss, accuracy,
+    test accuracy, seconds) — before the next epoch starts.
     """
+    if progress is True:
+        printer = PrintProgress()
+        progress, on_epoch = printer, on_epoch or printer.epoch_end
+    elif progress is False:
+        progress = None
     epochs, batch_size, lr, clip, seed = check_fit_arguments(model, x, y, epochs, batch_size, lr, optimizer,
                                                              clip=clip, seed=seed)
     opt = OPTIMIZERS[optimizer](model.params, lr=lr, masks=model.masks)
@@ -131,16 +172,19 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 1
 
         return run_epochs(model, x, y, step, epochs=epochs, batch_size=batch_size, seed=seed, test=test,
                           evaluate_test=lambda tx, ty: evaluate(model, tx, ty, pool=pool, workers=workers),
-                          checkpoint=checkpoint, progress=progress, meta=meta)
+                          checkpoint=checkpoint, progress=progress, meta=meta, on_epoch=on_epoch)
 
 
 def run_epochs(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, step, *, epochs: int, batch_size: int,
                seed: int, test=None, evaluate_test=None, checkpoint=None, progress=None, meta=None,
-               before_save=None) -> TrainResult:
+               before_save=None, on_epoch=None) -> TrainResult:
     """The epoch loop of every trainer: per epoch one permutation of ``x`` drawn from
     ``numpy.random.default_rng(seed)``, ``step(indices) -> (mean loss, logits)`` per minibatch of
     ``batch_size`` consecutive indices of it, a :class:`Progress` after each, then
-    ``evaluate_test(*test)`` (an :class:`Evaluation`), ``before_save()`` and ``model.save(checkpoint)``."""
+    ``evaluate_test(*test)`` (an :class:`Evaluation`), ``before_save()``, ``model.save(checkpoint)``
+    and ``on_epoch(record)``."""
+    if checkpoint is not None:
+        check_output(checkpoint, formats=CHECKPOINT_FORMATS)  # before the first epoch, not after it
     rng = np.random.default_rng(seed)
     batches = (len(x) + batch_size - 1) // batch_size
     result = TrainResult()
@@ -171,4 +215,6 @@ def run_epochs(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, step, *,
         if checkpoint is not None:
             model.save(checkpoint, epochs=epoch, seed=seed,
                        test_accuracy=None if result.test is None else result.test.accuracy, **(meta or {}))
+        if on_epoch is not None:
+            on_epoch(record)
     return result

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from graphtools.atomic import CHECKPOINT_FORMATS
 from graphtools.errors import GraphtoolsError
 
 
@@ -16,7 +17,7 @@ DEFAULT_KINDS = ("ih", "hh", "hr")
 GLOBAL_METHODS = ("magnitude", "random", "ramanujan-guard")
 #: array-code: the requested density must be within this relative distance of ``1/q``.
 ARRAY_CODE_RTOL = 0.02
-OUTPUT_FORMATS = (".npz", ".safetensors")
+OUTPUT_FORMATS = CHECKPOINT_FORMATS
 
 
 class _Unfit(Exception):

@@ -8,7 +8,7 @@ import zipfile
 
 import numpy as np
 
-from graphtools.atomic import atomic_open
+from graphtools.atomic import atomic_open, check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
 from graphtools.loading import check_options, prepare_tensors, read_checkpoint
@@ -26,10 +26,7 @@ def _write_npz(handle, tensors: dict[str, np.ndarray]) -> None:
 
 
 def _output_format(path: str) -> str:
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in OUTPUT_FORMATS:
-        raise GraphtoolsError(f"{path}: the output must end in .npz or .safetensors")
-    return ext
+    return check_output(path, formats=OUTPUT_FORMATS)
 
 
 def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None,

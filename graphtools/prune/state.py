@@ -179,6 +179,8 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
 
         for u, result in zip(units, _parallel(work, units)):
             u.mask, u.extra, u.summary = result
+    if method != "rewire":  # rewiring moves edges (keeping degrees): its mask is no subset by design
+        _keep_old_masks(tensors, units)
     report = PruneReport(method, sparsity, scope, seed, rounds, bool(per_gate), include, exclude,
                          target=target if method == "rewire" else None)
     new_state, masks = _apply(tensors, selected, units)
@@ -206,6 +208,34 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
 
     report.matrices.extend(_parallel(measure, rows))
     return new_state, masks, report
+
+
+def old_mask(tensors: dict, weight: Weight) -> np.ndarray | None:
+    """The bool mask a weight already has (its stored ``X_mask``, in ``Weight.matrix`` layout), or None."""
+    if len(weight.sources) < 2:
+        return None
+    stored = np.asarray(tensors[weight.sources[1]]) != 0
+    shape = np.asarray(weight.matrix).shape
+    index = to_stored_layout(weight, np.arange(int(np.prod(shape))).reshape(shape))
+    if index.shape != stored.shape:
+        return None
+    mask = np.empty(shape, dtype=bool)
+    mask.flat[index.ravel()] = stored.ravel()
+    return mask
+
+
+def _keep_old_masks(tensors: dict, units: list[_Unit]) -> None:
+    """Pruning a pruned checkpoint prunes further: each new mask is cut to a subset of the weight's
+    old mask (what was pruned stays pruned), and its summary then describes that real mask."""
+    cache: dict[str, np.ndarray | None] = {}
+    for u in units:
+        if u.weight.name not in cache:
+            cache[u.weight.name] = old_mask(tensors, u.weight)
+        old = cache[u.weight.name]
+        if old is not None:
+            kept = u.mask & old[u.rows]
+            if not np.array_equal(kept, u.mask):
+                u.mask, u.summary = kept, None
 
 
 def _apply(tensors: dict, selected: list[Weight], units: list[_Unit]):
