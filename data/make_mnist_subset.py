@@ -3,7 +3,7 @@
 A seeded random sample (without replacement) of each split of a full Keras-layout
 ``mnist.npz`` (keys x_train y_train x_test y_test, uint8), so a fresh machine can train
 and evaluate with no other data.  Run:
-``python data/make_mnist_subset.py ../shared/data/mnist.npz``.
+``python data/make_mnist_subset.py PATH/TO/mnist.npz``.
 """
 
 import os

@@ -1,6 +1,6 @@
 """Expansion bounds of a bipartite graph from its spectrum, and exact values for small graphs.
 
-Convention (DESIGN.md): ``B`` has shape ``(n_R, n_L)`` = (outputs, inputs); an
+Convention (docs/measures.md): ``B`` has shape ``(n_R, n_L)`` = (outputs, inputs); an
 edge where ``B != 0``.  *Binary* functions use ``1[B != 0]``; *weighted* ones
 use ``|B|``, so degrees become strengths (row / column sums) and ``e(S, T)``
 the total weight between ``S`` and ``T``.  ``E`` is the number of edges (or

@@ -1,7 +1,7 @@
 """Bipartite graphs of weight matrices, and their export to networkx and igraph.
 
 A weight ``W`` of shape ``(out, in)`` is the biadjacency of a bipartite graph
-(DESIGN.md): rows are output neurons, columns input neurons, an edge ``(i, j)``
+(docs/measures.md): rows are output neurons, columns input neurons, an edge ``(i, j)``
 where ``W[i, j] != 0``.  The binary graph uses ``1[W != 0]``; the weighted
 graph uses ``|W|``.
 """
@@ -71,7 +71,7 @@ def gate_union(W, gates: int) -> sp.csr_matrix:
     """The gate-union graph of a gated weight: ``U[j, i] = sum_g |W[g*H + j, i]|``.
 
     An ``(H, in)`` matrix with an edge wherever *any* gate's weight is nonzero
-    (DESIGN.md, "Time unfolding", ``union``).  ``gates`` is the number of row
+    (docs/measures.md, ``union``).  ``gates`` is the number of row
     blocks (1 RNN, 3 GRU, 4 LSTM).
     """
     A = np.abs(np.asarray(W, dtype=np.float64))
@@ -116,7 +116,7 @@ def to_igraph(graph: BipartiteGraph):
 
 def unfold(model, steps: int, gates: str = "union", layer: int | None = None, module: int = 0):
     """The time-unfolded graph of a recurrent model: :func:`graphtools.unfolding.unfold`
-    (named here too, as DESIGN.md's ``graphs.unfold``)."""
+    (also available under the name ``graphs.unfold``)."""
     from graphtools.unfolding import unfold as unfold_model  # unfolding imports this module
 
     return unfold_model(model, steps, gates, layer, module)

@@ -1,6 +1,6 @@
 """Describe a state dict as recurrent modules plus other linear layers.
 
-Naming schemes understood (DESIGN.md, "Conventions"):
+Naming schemes understood (docs/measures.md):
 
 * PyTorch ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` (and the ``*Cell`` classes):
   ``{prefix}weight_ih_l{k}``, ``weight_hh_l{k}``, ``bias_ih_l{k}``,

@@ -3,7 +3,7 @@
 The adjacency of a bipartite graph, ``A = [[0, B], [B^T, 0]]``, has eigenvalues
 ``+-sigma_i`` where ``sigma_1 >= sigma_2 >= ...`` are the singular values of
 ``B``.  So ``sigma_1`` is the largest eigenvalue of the graph and ``sigma_2``
-its largest non-trivial one (DESIGN.md, "The measures").  Everything here
+its largest non-trivial one (docs/measures.md).  Everything here
 works on ``B`` itself; the dense ``(n_L + n_R)^2`` adjacency is never built.
 
 How singular values are computed.  The spectrum of ``B`` is the union of the
@@ -199,7 +199,7 @@ def ramanujan_bound_from_degrees(d_in: float, d_out: float) -> float | None:
 
 
 def ramanujan_bound(B) -> float | None:
-    """Ramanujan bound of ``B`` with average degrees over non-isolated nodes (DESIGN.md)."""
+    """Ramanujan bound of ``B`` with average degrees over non-isolated nodes (docs/measures.md)."""
     degrees = average_degrees(B)
     return None if degrees is None else ramanujan_bound_from_degrees(*degrees)
 

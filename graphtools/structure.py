@@ -1,6 +1,6 @@
 """Degrees, isolated nodes, connected components and biregularity of a bipartite graph.
 
-Convention (DESIGN.md): a biadjacency ``B`` of shape ``(n_R, n_L)`` has one row
+Convention (docs/measures.md): a biadjacency ``B`` of shape ``(n_R, n_L)`` has one row
 per *output* neuron and one column per *input* neuron, with an edge where
 ``B != 0``.  So the degree of input node ``j`` is the number of nonzeros in
 column ``j`` (its fan-out) and the degree of output node ``i`` the number of

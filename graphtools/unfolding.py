@@ -1,4 +1,4 @@
-"""The time-unfolded graph of a recurrent network (DESIGN.md, "Time unfolding").
+"""The time-unfolded graph of a recurrent network (docs/measures.md).
 
 A recurrent layer run for ``T`` steps is a layered graph.  Nodes: inputs
 ``x[t][i]`` (``t = 1..T``) and, per layer ``l``, hidden units ``h{l}[t][j]``

@@ -137,6 +137,6 @@ def test_unfolded_counts_on_torch_checkpoints(kind, tmp_path):
     edges = 0
     for name, W in weights.items():
         if name.startswith("rnn."):
-            union = np.abs(W).reshape(G, H, W.shape[1]).sum(axis=0)  # gate union, as DESIGN.md defines it
+            union = np.abs(W).reshape(G, H, W.shape[1]).sum(axis=0)  # gate union, as docs/measures.md defines it
             edges += T * np.count_nonzero(union)
     assert report["edges"] == edges

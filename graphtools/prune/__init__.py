@@ -23,7 +23,7 @@ Methods (docs/pruning.md has the full rules):
 * ``ramanujan-guard``: magnitude pruning in ``rounds`` rounds, each removing the
   same fraction ``1 - (1 - sparsity)^(1/rounds)`` of the remaining weights; a
   matrix stops at the last round whose mask is still Ramanujan
-  (``sigma_2 <= sqrt(d_in - 1) + sqrt(d_out - 1)``, DESIGN.md), so every mask
+  (``sigma_2 <= sqrt(d_in - 1) + sqrt(d_out - 1)``, docs/measures.md), so every mask
   it returns is Ramanujan.
 
 The report measures graphs with :mod:`graphtools.spectral`: "before" is the

@@ -108,7 +108,7 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     """An array-code mask for an ``m x n`` matrix at the requested sparsity, and how it fits.
 
     The code is the array-code bigraph of Burnwal, Sinha and Vidyasagar (arXiv:1910.03937;
-    DESIGN.md): lines ``y = a x + b`` against points ``(x, y)`` over ``Z_q``.
+    docs/pruning.md): lines ``y = a x + b`` against points ``(x, y)`` over ``Z_q``.
 
     Rule.  An array code over ``Z_q`` has density exactly ``1/q``, so:
 

@@ -86,7 +86,7 @@ def graph_summary(B, *, cover: bool = True) -> GraphSummary:
     Singular values: :func:`_top_two` (ARPACK for large components, never a full SVD
     of a large matrix).  The complete bipartite graph is answered in closed form:
     ``sigma_1 = sqrt(mn)``, ``sigma_2 = 0`` (rank one), so unpruned dense weights cost
-    nothing.  The bound is DESIGN.md's: ``sqrt(d_in - 1) + sqrt(d_out - 1)`` with
+    nothing.  The bound is the paper's: ``sqrt(d_in - 1) + sqrt(d_out - 1)`` with
     ``d_in = E / #non-isolated inputs``, ``d_out = E / #non-isolated outputs``
     (:func:`graphtools.spectral.ramanujan_bound_from_degrees`).  With ``cover`` (default) also
     the universal-cover radius and its Ramanujan check (:func:`graphtools.spectral.cover_radius`);
