@@ -6,6 +6,7 @@ import click
 
 from graphtools.atomic import write_atomic
 from graphtools.cli._options import FINITE, OUTPUT, loading_options
+from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.checks import Rules, default_config, junit_xml, load_rules, render_results, run_checks
 
 EXIT_FAILED = 3
@@ -15,7 +16,7 @@ EXIT_FAILED = 3
 @click.argument("path", type=click.Path(path_type=str))
 @click.option("--require-ramanujan", "require", multiple=True, metavar="GLOB",
               help="Weights whose names match GLOB must be Ramanujan (repeatable).")
-@click.option("--definition", type=click.Choice(["average", "cover"]), default=None,
+@click.option("--definition", type=click.Choice(RAMANUJAN_DEFINITIONS), default=None,
               help="Ramanujan test for --require-ramanujan: average-degree bound (default, the paper's) or "
                    "the universal cover's spectral radius.")
 @click.option("--min-spectral-gap", type=FINITE, metavar="X", help="Every selected weight: sigma1 - sigma2 >= X.")

@@ -7,6 +7,7 @@ import json
 import click
 
 from graphtools.cli._options import FINITE, OUTPUT, SEED, loading_options
+from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 
 
@@ -27,7 +28,7 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 @click.option("--per-gate", is_flag=True, help="Apply the method to each gate block (LSTM i,f,g,o; GRU r,z,n).")
 @click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of random and biregular masks.")
 @click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of ramanujan-guard.")
-@click.option("--definition", type=click.Choice(["average", "cover"]), default=None,
+@click.option("--definition", type=click.Choice(RAMANUJAN_DEFINITIONS), default=None,
               help="Ramanujan test of ramanujan-guard: average-degree bound (default, the paper's) or the "
                    "universal cover's spectral radius.")
 @click.option("--target", type=click.Choice(["random", "expander", "poor"]), default="random", show_default=True,

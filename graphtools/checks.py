@@ -33,6 +33,7 @@ from graphtools.errors import GraphtoolsError
 from graphtools.loading import check_options, dense_note, read_checkpoint, select_modules
 from graphtools.model import ModelDescription
 from graphtools.recurrence import reachability, transitions
+from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.tomlfile import read_toml
 from graphtools.validate import check_finite
 
@@ -192,10 +193,6 @@ def default_config(folder: str | os.PathLike = ".") -> str | None:
         return None
     table = read_toml(path).get("tool", {}).get("graphtools", {}).get("check")
     return path if table is not None else None
-
-
-#: The two Ramanujan tests: average-degree bound, universal-cover radius (docs/measures.md).
-RAMANUJAN_DEFINITIONS = ("average", "cover")
 
 
 def ramanujan_verdict(report: LayerReport, definition: str | None) -> tuple[bool | None, float | None, str]:

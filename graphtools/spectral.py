@@ -55,6 +55,10 @@ GRAM_DENSE_ENTRIES = 1 << 22
 #: ``sigma_1``, to absorb floating-point rounding on graphs that meet the bound exactly.
 RAMANUJAN_RTOL = 1e-12
 
+#: The two Ramanujan tests: sigma_2 against the average-degree bound (the paper's) or against the
+#: universal cover's spectral radius (docs/measures.md, "Two Ramanujan tests").
+RAMANUJAN_DEFINITIONS = ("average", "cover")
+
 
 def _dense_top(M: sp.csr_matrix, k: int) -> np.ndarray:
     m, n = M.shape

@@ -20,6 +20,7 @@ from graphtools.prune.methods import (
     ArrayCodeFit, GuardStop, _Guard, _scores, _unit_mask, guard_schedule, magnitude_mask, top_k_mask,
 )
 from graphtools.rewiring import REWIRE_TARGETS, RewireResult, rewire
+from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.prune.report import MatrixPruning, PruneReport, RewireStats
 from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
 from graphtools.threads import single_threaded, threads, with_blas_threads
@@ -142,8 +143,8 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
     method = _check_method(method)
     sparsity = _check_sparsity(sparsity)
     rounds = _check_rounds(rounds)
-    if definition not in (None, "average", "cover"):
-        raise GraphtoolsError(f"definition must be 'average' or 'cover', not {definition!r}")
+    if definition not in (None, *RAMANUJAN_DEFINITIONS):
+        raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, not {definition!r}")
     if target not in REWIRE_TARGETS:
         raise GraphtoolsError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
     if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):

@@ -40,6 +40,7 @@ from graphtools.errors import GraphtoolsError
 from graphtools.prune import GuardStop, compute_mask, guard_mask, unit_rng
 from graphtools.rewiring import REWIRE_TARGETS, RewireResult
 from graphtools.rewiring import rewire as rewire_mask
+from graphtools.spectral import RAMANUJAN_DEFINITIONS
 
 
 def _amount(amount) -> float:
@@ -114,24 +115,18 @@ class RamanujanGuard(_GraphPruning):
             raise GraphtoolsError(f"rounds must be a whole number >= 1, got {rounds!r}")
         self.rounds, self.definition = int(rounds), definition
         self.stop: GuardStop | None = None
-        self._options = _definition_option(definition)
+        if definition not in RAMANUJAN_DEFINITIONS:
+            raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, "
+                                  f"not {definition!r}")
 
     def _mask(self, weight, old):
         within = None if old.all() else old
-        mask, self.stop, _ = guard_mask(weight, self.amount, self.rounds, within=within, **self._options)
+        mask, self.stop, _ = guard_mask(weight, self.amount, self.rounds, within=within, definition=self.definition)
         return mask
 
     @classmethod
     def apply(cls, module, name, amount, rounds=10, definition="average"):  # type: ignore[override]
         return super().apply(module, name, amount=amount, rounds=rounds, definition=definition)
-
-
-def _definition_option(definition) -> dict:
-    """``{"definition": ...}`` for :func:`graphtools.prune.guard_mask`: the average-degree
-    Ramanujan bound (the paper's) or the universal cover's spectral radius."""
-    if definition not in ("average", "cover"):
-        raise GraphtoolsError(f"definition must be 'average' or 'cover', not {definition!r}")
-    return {"definition": definition}
 
 
 class Rewire(_GraphPruning):
