@@ -34,6 +34,7 @@ from graphtools.loading import check_options, dense_note, read_checkpoint, selec
 from graphtools.model import ModelDescription
 from graphtools.recurrence import reachability, transitions
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
+from graphtools.text import matches_glob
 from graphtools.tomlfile import read_toml
 from graphtools.validate import check_finite
 
@@ -200,10 +201,6 @@ def ramanujan_verdict(report: LayerReport, definition: str | None) -> tuple[bool
     if definition == "cover":
         return report.is_ramanujan_cover, report.cover_bound, "cover bound"
     return report.is_ramanujan, report.ramanujan_bound, "bound"
-
-
-def matches_glob(name: str, patterns) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def _require_matches(rule: str, patterns, names: list[str]) -> None:

@@ -12,7 +12,7 @@ from graphtools.atomic import atomic_open, check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
 from graphtools.loading import check_options, prepare_tensors, read_checkpoint
-from graphtools.prune.common import OUTPUT_FORMATS
+from graphtools.prune.common import OUTPUT_FORMATS, Method, Scope
 from graphtools.prune.report import PruneReport
 from graphtools.prune.state import prune_state
 
@@ -68,23 +68,58 @@ def _start_weights(path) -> dict | None:
     return {w.name: np.asarray(w.matrix) for w in read_checkpoint(path).model.weights}
 
 
-def prune_file(path, output, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-               per_gate: bool = False, rounds: int = 10, exclude=None, *, definition: str | None = None,
+def prune_file(path, output, *, method: Method, sparsity: float, scope: Scope = "layer", include=None,
+               exclude=None, seed: int = 0, per_gate: bool = False, rounds: int = 10, definition: str | None = None,
                target: str = "random", steps: int | None = None, start_from=None, rename=(), threshold=None,
                threshold_rel=None) -> PruneReport:
     """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
-    when anything fails).  What ``graphtools prune`` runs.  ``start_from``: a checkpoint whose
-    (masked) weights rewire starts from.
+    when anything fails).  What ``graphtools prune`` runs.
 
-    ``rename``, ``threshold``, ``threshold_rel``: :func:`graphtools.loading.prepare_tensors`, applied
-    before pruning, so the output holds the new names, ONNX / Keras 3 recurrent weights in
-    PyTorch's names and layout, and zeros where the threshold removed an edge."""
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A checkpoint :func:`graphtools.io.load_state` reads.
+    output : str or os.PathLike
+        Where the pruned checkpoint goes: ``.npz`` or ``.safetensors``.
+    method, sparsity, scope, include, exclude, seed, per_gate, rounds, definition, target, steps
+        As in :func:`prune_state`.
+    start_from : str or os.PathLike, optional
+        A checkpoint whose (masked) weights rewire starts from.
+    rename, threshold, threshold_rel
+        :func:`graphtools.loading.prepare_tensors`, applied before pruning, so the output holds
+        the new names, ONNX / Keras 3 recurrent weights in PyTorch's names and layout, and zeros
+        where the threshold removed an edge.
+
+    Returns
+    -------
+    PruneReport
+        What :func:`prune_state` reports (also recorded in the output's ``graphtools.meta``).
+
+    Raises
+    ------
+    GraphtoolsError
+        For an unreadable input, an output that cannot be written, or a bad setting.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> folder = tempfile.mkdtemp()
+    >>> source, pruned = os.path.join(folder, "model.npz"), os.path.join(folder, "pruned.npz")
+    >>> np.savez(source, **{"fc.weight": np.arange(1.0, 17.0).reshape(4, 4)})
+    >>> report = prune_file(source, pruned, method="magnitude", sparsity=0.75, include="fc.weight")
+    >>> report.matrices[0].after.nnz
+    4
+    >>> sorted(np.load(pruned).files)
+    ['fc.weight', 'fc.weight_mask']
+    """
     _output_format(os.fspath(output))
     check_options(rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     checkpoint = load_state(path)
     tensors = prepare_tensors(checkpoint.tensors, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
-    state, _, report = prune_state(tensors, method, sparsity, scope, include, seed, per_gate,
-                                   rounds, exclude, definition=definition, target=target, steps=steps,
+    state, _, report = prune_state(tensors, method=method, sparsity=sparsity, scope=scope, include=include,
+                                   exclude=exclude, seed=seed, per_gate=per_gate, rounds=rounds,
+                                   definition=definition, target=target, steps=steps,
                                    start=_start_weights(start_from))
     write_pruned(output, state, checkpoint.metadata, report)
     return report

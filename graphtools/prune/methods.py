@@ -10,8 +10,7 @@ import numpy as np
 from graphtools.constructions import array_code_lines, is_prime, random_bipartite
 from graphtools.errors import GraphtoolsError
 from graphtools.prune.common import (
-    ARRAY_CODE_RTOL, InfeasibleSparsity, _Unfit, _check_method, _check_rounds, _check_sparsity,
-    keep_count,
+    ARRAY_CODE_RTOL, InfeasibleSparsity, Unfit, check_method, check_rounds, check_sparsity, keep_count,
 )
 from graphtools.prune.summary import GraphSummary, graph_summary
 
@@ -32,14 +31,14 @@ def top_k_mask(scores, k: int) -> np.ndarray:
     return mask.reshape(scores.shape)
 
 
-def _scores(weight) -> np.ndarray:
+def magnitude_scores(weight) -> np.ndarray:
     """``|w|`` in float64 (integer weights included: ``abs`` of int8 -128 would overflow)."""
     return np.abs(np.asarray(weight, dtype=np.float64))
 
 
 def magnitude_mask(weight, sparsity: float) -> np.ndarray:
     """Keep the ``keep_count`` entries of largest ``|w|`` (ties: lower flat index)."""
-    scores = _scores(weight)
+    scores = magnitude_scores(weight)
     return top_k_mask(scores, keep_count(scores.size, sparsity))
 
 
@@ -60,7 +59,7 @@ def biregular_mask(shape, sparsity: float, rng) -> np.ndarray:
     m, n = shape
     edges = keep_count(m * n, sparsity)
     if edges < max(m, n):
-        raise _Unfit(
+        raise Unfit(
             f"a biregular mask needs at least one edge per output ({m}) and per input ({n}) neuron, "
             f"but density {edges / (m * n):.4g} keeps {edges} edge(s) (least density {max(m, n) / (m * n):.4g})"
         )
@@ -134,7 +133,7 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     size = m * n
     rho = keep_count(size, sparsity) / size if size else 0.0
     if rho <= 0:
-        raise _Unfit("an array-code mask keeps at least one weight; the requested sparsity keeps none")
+        raise Unfit("an array-code mask keeps at least one weight; the requested sparsity keeps none")
     asked = 1.0 - sparsity  # the density as typed; ``rho`` is it after rounding the kept count
 
     def miss(p: int) -> float:  # relative distance of 1/p to the density, as asked or as rounded
@@ -145,7 +144,7 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     q = min(choices + [p for p in _primes_around(1.0 / asked) if p is not None], key=miss)
     if miss(q) > ARRAY_CODE_RTOL:
         near = " or ".join(f"{1 - 1 / p:.6g} (q = {p})" for p in choices)
-        raise _Unfit(
+        raise Unfit(
             f"array-code masks have density 1/q for a prime q, and the requested density {rho:.6g} is not "
             f"within {ARRAY_CODE_RTOL:.0%} of any; nearest sparsities: {near}"
         )
@@ -153,7 +152,7 @@ def fit_array_code(shape, sparsity: float) -> tuple[np.ndarray, ArrayCodeFit]:
     n_lines, n_points = (m, n) if lines_side == "rows" else (n, m)
     if n_points > q * q:
         smallest = next(p for p in range(max(2, math.isqrt(n_points - 1) + 1), 2 * n_points + 3) if is_prime(p))
-        raise _Unfit(
+        raise Unfit(
             f"an array code with q = {q} (density 1/{q}) has {q * q} points, fewer than the {n_points} "
             f"{'columns' if lines_side == 'rows' else 'rows'} of the shorter side, so both sides would repeat "
             f"(never Ramanujan); the least q that fits is {smallest} (sparsity {1 - 1 / smallest:.6g})"
@@ -198,8 +197,11 @@ def _not_ramanujan(r: int, summary: GraphSummary, definition: str | None = None)
     return f"next round ({r}) not Ramanujan: sigma2 {summary.sigma2:.6g} > {what} {bound:.6g}"
 
 
-class _Guard:
-    """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary."""
+class Guard:
+    """One matrix (or gate block) under ramanujan-guard: its last accepted mask and summary.
+
+    :func:`guard_mask` runs one; :func:`graphtools.prune.prune_state` with ``scope="global"``
+    offers every matrix's guard the masks of one shared ranking, round by round."""
 
     def __init__(self, shape, rounds: int, start: np.ndarray | None = None, definition: str | None = None):
         # round 0: nothing (more) pruned -- the complete graph, Ramanujan, unless ``start`` is given
@@ -239,13 +241,13 @@ def guard_mask(weight, sparsity: float, rounds: int = 10, *, definition: str | N
     :meth:`GraphSummary.is_ramanujan_by`).  Round 0 keeps everything (the complete graph, Ramanujan).
     ``within`` (a bool mask, e.g. an earlier pruning's) restricts it to those entries: ``n`` is
     their count, round 0 is ``within`` itself, and every mask is a subset of it."""
-    scores = _scores(weight)
+    scores = magnitude_scores(weight)
     n = scores.size
     if within is not None:
         within = np.asarray(within, dtype=bool)
         scores = np.where(within, scores, -1.0)  # below every kept |w|: never chosen (keep <= n)
         n = int(np.count_nonzero(within))
-    guard = _Guard(scores.shape, rounds, within, definition)
+    guard = Guard(scores.shape, rounds, within, definition)
     for r, keep in enumerate(guard_schedule(n, sparsity, rounds)[1:], start=1):
         guard.offer(r, top_k_mask(scores, keep))
         if guard.stop is not None:
@@ -260,20 +262,23 @@ def compute_mask(weight, method: str, sparsity: float, rng=None, *, rounds: int 
     ``random`` and ``biregular``; ``rounds`` is used by ``ramanujan-guard``.  Raises
     GraphtoolsError when the method cannot reach the density on this shape.
     """
-    method = _check_method(method)
-    sparsity = _check_sparsity(sparsity)
-    rounds = _check_rounds(rounds)
+    method = check_method(method)
+    sparsity = check_sparsity(sparsity)
+    rounds = check_rounds(rounds)
     weight = np.asarray(weight)
     if weight.ndim != 2:
         raise GraphtoolsError(f"a weight to prune must be 2-D, got shape {list(weight.shape)}")
     try:
-        return _unit_mask(weight, method, sparsity, np.random.default_rng(rng), rounds)[0]
-    except _Unfit as exc:
+        return matrix_mask(weight, method, sparsity, np.random.default_rng(rng), rounds)[0]
+    except Unfit as exc:
         raise InfeasibleSparsity(f"{weight.shape[0]}x{weight.shape[1]} matrix: {exc}") from None
 
 
-def _unit_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int, definition: str | None = None):
-    """(mask, extra, summary or None) of one matrix or gate block, layer scope."""
+def matrix_mask(weight: np.ndarray, method: str, sparsity: float, rng, rounds: int, definition: str | None = None):
+    """(mask, extra, summary or None) of one matrix or gate block, layer scope: what
+    :func:`compute_mask` returns the mask of.  ``extra`` is the :class:`ArrayCodeFit` or the
+    :class:`GuardStop`; raises :class:`~graphtools.prune.common.Unfit` when the method cannot
+    reach the density on this shape."""
     if method == "magnitude":
         return magnitude_mask(weight, sparsity), None, None
     if method == "random":

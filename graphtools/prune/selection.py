@@ -6,13 +6,14 @@ import fnmatch
 
 import numpy as np
 
-from graphtools.checks import matches_glob
 from graphtools.errors import GraphtoolsError
 from graphtools.model import KERAS_NAME, KERAS_GATE_ORDER, TORCH_NAME, CELL_GATES, Weight
 from graphtools.prune.common import DEFAULT_KINDS
+from graphtools.text import matches_glob
 
 
-def _as_patterns(patterns) -> tuple[str, ...]:
+def as_patterns(patterns) -> tuple[str, ...]:
+    """Glob patterns as a tuple: None gives ``()``, one string a 1-tuple."""
     if patterns is None:
         return ()
     if isinstance(patterns, str):

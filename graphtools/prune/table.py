@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
-from graphtools.render import aligned_table, format_number
 from graphtools.prune.report import PruneReport
+from graphtools.text import aligned_table, format_number
 
 
 def _yes(value) -> str:
