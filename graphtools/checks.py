@@ -36,7 +36,7 @@ from graphtools.recurrence import reachability, transitions
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.text import matches_glob
 from graphtools.tomlfile import read_toml
-from graphtools.validate import check_finite
+from graphtools.validate import check_scalar
 
 
 
@@ -99,9 +99,6 @@ class CheckReport:
         return not self.failures
 
 
-_NUMBER = (int, float)
-
-
 def _option(name: str) -> str:
     """A rule's name as users write it: the option ``--min-spectral-gap`` and the TOML key
     ``min-spectral-gap`` (``_`` is accepted in files too)."""
@@ -114,11 +111,7 @@ def _check_values(rules: Rules) -> None:
         if value is None:
             return
         shown = _option(name)
-        kind = int if integer else _NUMBER
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise GraphtoolsError(f"{shown} must be a {'whole number' if integer else 'number'}, not {value!r}")
-        if not integer:
-            check_finite(value, shown)
+        check_scalar(value, shown, int if integer else float)  # a (finite) number, or a whole number
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise GraphtoolsError(f"{shown} must be {span}, not {value}")
