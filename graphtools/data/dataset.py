@@ -24,6 +24,12 @@ class Dataset:
     ``range(len(classes))``; ``classes[y[i]]`` is the name of example i's class.
     ``note`` says where the data came from and anything a reader of results
     should know (e.g. ``"synthetic stand-in"``, added noise).
+
+    Examples
+    --------
+    >>> ds = Dataset(x=np.zeros((2, 5, 3), np.float32), y=np.array([0, 1]), classes=["a", "b"], name="toy")
+    >>> len(ds), ds.steps, ds.features, ds.num_classes
+    (2, 5, 3, 2)
     """
 
     x: np.ndarray

@@ -105,8 +105,8 @@ def load_dataset(name: DatasetName, path: str | os.PathLike, *, split: Split = "
     check_seed(noise_seed, "noise_seed")
 
     if name in ("seq-mnist", "pixel-mnist"):
-        return load_mnist(name, path, split, limit, permute_seed)
+        return load_mnist(name, path, split=split, limit=limit, permute_seed=permute_seed)
     if name == "seq-cifar10":
-        return load_cifar10(name, path, split, limit)
-    return load_speech_commands(name, path, split, limit, noise_snr=noise_snr, noise_seed=int(noise_seed),
-                                words=words, normalize=bool(normalize))
+        return load_cifar10(name, path, split=split, limit=limit)
+    return load_speech_commands(name, path, split=split, limit=limit, noise_snr=noise_snr,
+                                noise_seed=int(noise_seed), words=words, normalize=bool(normalize))

@@ -42,12 +42,46 @@ class InfeasibleSparsity(GraphtoolsError):
 
 def prune_count(n: int, sparsity: float) -> int:
     """How many of ``n`` entries are pruned: ``round(sparsity * n)`` (half to even, as
-    ``torch.nn.utils.prune`` rounds an amount given as a fraction)."""
+    ``torch.nn.utils.prune`` rounds an amount given as a fraction).
+
+    Parameters
+    ----------
+    n : int
+        The number of entries.
+    sparsity : float
+        The fraction pruned.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> prune_count(10, 0.25), prune_count(10, 0.35)
+    (2, 4)
+    """
     return int(round(sparsity * n))
 
 
 def keep_count(n: int, sparsity: float) -> int:
-    """How many of ``n`` entries a mask of this sparsity keeps: ``n - prune_count(n, sparsity)``."""
+    """How many of ``n`` entries a mask of this sparsity keeps: ``n - prune_count(n, sparsity)``.
+
+    Parameters
+    ----------
+    n : int
+        The number of entries.
+    sparsity : float
+        The fraction pruned.
+
+    Returns
+    -------
+    int
+
+    Examples
+    --------
+    >>> keep_count(10, 0.25)
+    8
+    """
     return n - prune_count(n, sparsity)
 
 

@@ -33,9 +33,32 @@ def write_pruned(path, tensors: dict[str, np.ndarray], metadata: dict[str, str] 
                  report: PruneReport | None = None) -> None:
     """Write a pruned state atomically as ``.npz`` or ``.safetensors`` (by extension).
 
-    A ``graphtools.meta`` JSON object in ``metadata`` gets a ``pruning`` record
-    (:meth:`PruneReport.record`, replacing an older one); other metadata strings are kept in
-    a ``.safetensors`` output (``.npz`` has room for ``graphtools.meta`` only).
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The output file; its extension chooses the format.
+    tensors : dict of str to numpy.ndarray
+        The state to write (as :func:`prune_state` returns it).
+    metadata : dict of str to str, optional
+        The input's metadata.  A ``graphtools.meta`` JSON object gets a ``pruning`` record
+        (:meth:`PruneReport.record`, replacing an older one); other strings are kept in a
+        ``.safetensors`` output (``.npz`` has room for ``graphtools.meta`` only).
+    report : PruneReport, optional
+        What to record.
+
+    Raises
+    ------
+    GraphtoolsError
+        For an unknown extension, a missing folder, or a ``graphtools.meta`` that is not a JSON object.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "state.npz")
+    >>> write_pruned(path, {"fc.weight": np.eye(2)}, None)
+    >>> np.load(path)["fc.weight"].tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
     """
     path = os.fspath(path)
     ext = _output_format(path)

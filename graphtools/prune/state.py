@@ -43,7 +43,27 @@ def _rewired(u, source: np.ndarray, sparsity: float, rng, target: str, steps: in
 
 def unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
     """A generator per matrix (and gate block) from the seed and the weight's name, so a
-    matrix's mask does not depend on which other matrices are selected."""
+    matrix's mask does not depend on which other matrices are selected.
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed.
+    name : str
+        The weight's name (hashed with CRC-32).
+    block : int
+        0 for a whole matrix, ``1 + g`` for gate block ``g``.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Examples
+    --------
+    >>> a, b = unit_rng(0, "rnn.weight_hh_l0", 0), unit_rng(0, "rnn.weight_hh_l0", 0)
+    >>> bool(a.integers(1000) == b.integers(1000))
+    True
+    """
     return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), block])
 
 
