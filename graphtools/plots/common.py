@@ -19,7 +19,7 @@ from graphtools.experiments.records import number, ordered
 
 #: Output formats, chosen by the output file's extension.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-#: The colour of each method in :data:`METHOD_ORDER`.
+#: The colour of each method of :data:`graphtools.experiments.records.METHOD_ORDER`.
 _METHOD_COLOURS = {"dense": "black", "magnitude": "#1f77b4", "random": "#ff7f0e", "biregular": "#2ca02c",
                    "array-code": "#d62728", "ramanujan-guard": "#9467bd"}
 _SPARE_COLOURS = ("#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
