@@ -64,18 +64,8 @@ def prune_count(n: int, sparsity: float) -> int:
 
 
 def keep_count(n: int, sparsity: float) -> int:
-    """How many of ``n`` entries a mask of this sparsity keeps: ``n - prune_count(n, sparsity)``.
-
-    Parameters
-    ----------
-    n : int
-        The number of entries.
-    sparsity : float
-        The fraction pruned.
-
-    Returns
-    -------
-    int
+    """How many of ``n`` entries a mask of this sparsity keeps: ``n - prune_count(n, sparsity)``
+    (parameters as in :func:`prune_count`).
 
     Examples
     --------

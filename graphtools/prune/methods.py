@@ -117,21 +117,8 @@ def biregular_mask(shape, sparsity: float, rng) -> np.ndarray:
     """A random mask with exactly ``E = keep_count`` edges whose row degrees are ``floor(E/m)``
     or one more (the rows getting one more chosen uniformly at random) and likewise its
     column degrees: (c, d)-biregular when ``m`` and ``n`` divide ``E``, otherwise degrees
-    differ by at most one on each side.  No multi-edges.
-
-    Parameters
-    ----------
-    shape : tuple of (int, int)
-        ``(m, n)``: outputs (rows) by inputs (columns).
-    sparsity : float
-        The fraction pruned, in ``[0, 1)``.
-    rng : numpy.random.Generator
-        The source of randomness.
-
-    Returns
-    -------
-    numpy.ndarray
-        Bool mask of ``shape``.
+    differ by at most one on each side.  No multi-edges.  Parameters and result as in
+    :func:`random_mask`, with ``shape = (m, n)``: outputs (rows) by inputs (columns).
 
     Raises
     ------
