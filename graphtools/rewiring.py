@@ -20,14 +20,16 @@ steered run.  Everything is driven by ``rng``: a seed gives the same masks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from graphtools.spectral import DENSE_LIMIT, top_singular_values
 from graphtools.validate import check_choice, check_scalar
 
-#: Targets of :func:`rewire`.
-REWIRE_TARGETS = ("random", "expander", "poor")
+#: Targets of :func:`rewire`: uniform swaps, or swaps steered to lower or to raise sigma2.
+RewireTarget = Literal["random", "expander", "poor"]
+REWIRE_TARGETS: tuple[str, ...] = get_args(RewireTarget)
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,8 @@ def _draw_swaps(M: np.ndarray, rows: np.ndarray, cols: np.ndarray, rng, count: i
     return i[ok], j[ok]
 
 
-def rewire(B, target: str = "random", rng=None, *, steps: int | None = None, candidates: int = 32) -> RewireResult:
+def rewire(B, target: RewireTarget = "random", rng=None, *, steps: int | None = None,
+           candidates: int = 32) -> RewireResult:
     """Rewire the mask ``B != 0`` by double-edge swaps that keep every row and column degree.
 
     Parameters

@@ -15,6 +15,7 @@ from graphtools.loading import check_options, prepare_tensors, read_checkpoint
 from graphtools.prune.common import OUTPUT_FORMATS, Method, Scope
 from graphtools.prune.report import PruneReport
 from graphtools.prune.state import prune_state
+from graphtools.rewiring import RewireTarget
 
 
 def _write_npz(handle, tensors: dict[str, np.ndarray]) -> None:
@@ -93,8 +94,8 @@ def _start_weights(path) -> dict | None:
 
 def prune_file(path, output, *, method: Method, sparsity: float, scope: Scope = "layer", include=None,
                exclude=None, seed: int = 0, per_gate: bool = False, rounds: int = 10, definition: str | None = None,
-               target: str = "random", steps: int | None = None, start_from=None, rename=(), threshold=None,
-               threshold_rel=None) -> PruneReport:
+               target: RewireTarget = "random", steps: int | None = None, start_from=None, rename=(),
+               threshold=None, threshold_rel=None) -> PruneReport:
     """Load ``path``, :func:`prune_state` it, and write ``output`` atomically (nothing is written
     when anything fails).  What ``graphtools prune`` runs.
 

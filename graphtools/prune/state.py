@@ -19,7 +19,7 @@ from graphtools.prune.summary import GraphSummary, graph_summary
 from graphtools.prune.methods import (
     ArrayCodeFit, GuardStop, Guard, magnitude_scores, matrix_mask, guard_schedule, magnitude_mask, top_k_mask,
 )
-from graphtools.rewiring import REWIRE_TARGETS, RewireResult, rewire
+from graphtools.rewiring import REWIRE_TARGETS, RewireResult, RewireTarget, rewire
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.prune.report import MatrixPruning, PruneReport, RewireStats
 from graphtools.prune.selection import as_patterns, select_weights, to_stored_layout
@@ -141,7 +141,7 @@ def _parallel(function, items: list) -> list:
 @with_blas_threads
 def prune_state(state, *, method: Method, sparsity: float, scope: Scope = "layer", include=None, exclude=None,
                 seed: int = 0, per_gate: bool = False, rounds: int = 10, definition: str | None = None,
-                target: str = "random", steps: int | None = None, start=None):
+                target: RewireTarget = "random", steps: int | None = None, start=None):
     """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).
 
     Parameters
