@@ -62,11 +62,11 @@ def run_case(path: str, method: str, scope: str, sparsity: float) -> dict:
 
     state = load_state(path).tensors
     start = time.perf_counter()
-    _, _, report = prune_state(state, method, sparsity, scope=scope, rounds=10)
+    _, _, report = prune_state(state, method=method, sparsity=sparsity, scope=scope, rounds=10)
     prune_seconds = time.perf_counter() - start
     out = os.path.join(os.path.dirname(path), f"out-{os.getpid()}.npz")
     start = time.perf_counter()
-    prune_file(path, out, method, sparsity, scope=scope, rounds=10)
+    prune_file(path, out, method=method, sparsity=sparsity, scope=scope, rounds=10)
     file_seconds = time.perf_counter() - start
     os.unlink(out)
     whole = [m for m in report.matrices if m.gate is None]

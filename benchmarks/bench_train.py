@@ -64,7 +64,7 @@ def one_epoch(trainer: str, data: str, limit: int, cell: str, hidden: int, batch
     """Seconds of one ``trainer`` epoch over the first ``limit`` digits, scaled to 60,000."""
     from graphtools.data import load_dataset
 
-    d = load_dataset("seq-mnist", data, "train", limit)
+    d = load_dataset("seq-mnist", data, split="train", limit=limit)
     threads = blas_threads()
     if trainer == "torch":
         seconds = torch_epoch(cell, d.x, d.y, hidden, batch_size, 0, threads)

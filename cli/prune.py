@@ -44,8 +44,8 @@ def prune(path, output, method, sparsity, scope, include, exclude, per_gate, see
           start_from, fmt, rename, threshold, threshold_rel):
     """Prune the weight matrices of PATH and write OUTPUT with the masks; print the graphs'
     density, sigma2, Ramanujan bound and check before and after."""
-    report = prune_file(path, output, method, sparsity, scope, include, seed, per_gate, rounds, exclude,
-                        definition=definition, target=target, steps=steps, start_from=start_from,
+    report = prune_file(path, output, method=method, sparsity=sparsity, scope=scope, include=include,
+                        exclude=exclude, seed=seed, per_gate=per_gate, rounds=rounds, definition=definition, target=target, steps=steps, start_from=start_from,
                         rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     if fmt == "json":
         click.echo(json.dumps(dict(report.to_dict(), input=path, output=output), indent=2, allow_nan=False))

@@ -42,6 +42,7 @@ from graphtools.structure import (
 from graphtools.unfolded_spectrum import unfolded_top_eigenvalues
 from graphtools.threads import with_blas_threads
 from graphtools.unfolding import GATE_MODES, unfold
+from graphtools.validate import check_choice
 
 #: Singular values below this fraction of sigma_1 are rounding noise and reported as 0.
 RELATIVE_ZERO = 1e-9
@@ -353,6 +354,7 @@ def analyze_model(model: ModelDescription, source: str, format: str, *, gates: b
     a file); ``source`` and ``format`` label it, ``notes`` and ``skipped`` come from the reader.
     Each weight's matrix is read (``np.asarray``) once, when its row is measured, so a lazily
     loaded weight is in memory one at a time.  Option errors are raised before any spectral work."""
+    check_choice(method, "method", ("auto", "dense", "sparse"))  # spectral's ValueError is for programmers
     if module is not None and unfold_steps is None:
         raise GraphtoolsError("--module selects the module to unfold: give --unfold T too")
     chosen = select_modules(model, module) if unfold_steps is not None else []

@@ -34,8 +34,9 @@ from graphtools.loading import check_options, dense_note, read_checkpoint, selec
 from graphtools.model import ModelDescription
 from graphtools.recurrence import reachability, transitions
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
+from graphtools.text import matches_glob
 from graphtools.tomlfile import read_toml
-from graphtools.validate import check_finite
+from graphtools.validate import check_scalar
 
 
 
@@ -98,9 +99,6 @@ class CheckReport:
         return not self.failures
 
 
-_NUMBER = (int, float)
-
-
 def _option(name: str) -> str:
     """A rule's name as users write it: the option ``--min-spectral-gap`` and the TOML key
     ``min-spectral-gap`` (``_`` is accepted in files too)."""
@@ -113,11 +111,7 @@ def _check_values(rules: Rules) -> None:
         if value is None:
             return
         shown = _option(name)
-        kind = int if integer else _NUMBER
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise GraphtoolsError(f"{shown} must be a {'whole number' if integer else 'number'}, not {value!r}")
-        if not integer:
-            check_finite(value, shown)
+        check_scalar(value, shown, int if integer else float)  # a (finite) number, or a whole number
         if (low is not None and value < low) or (high is not None and value > high):
             span = f"between {low} and {high}" if high is not None else f"at least {low}"
             raise GraphtoolsError(f"{shown} must be {span}, not {value}")
@@ -200,10 +194,6 @@ def ramanujan_verdict(report: LayerReport, definition: str | None) -> tuple[bool
     if definition == "cover":
         return report.is_ramanujan_cover, report.cover_bound, "cover bound"
     return report.is_ramanujan, report.ramanujan_bound, "bound"
-
-
-def matches_glob(name: str, patterns) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
 def _require_matches(rule: str, patterns, names: list[str]) -> None:

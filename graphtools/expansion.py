@@ -292,7 +292,7 @@ def algebraic_connectivity(B, method: str = "auto") -> float | None:
 
     0.0 exactly when the graph (isolated nodes included) is disconnected, found
     from its connected components.  Otherwise ``method="dense"`` (the default
-    ``"auto"`` up to ``DENSE_EIG_LIMIT`` nodes) runs LAPACK on the dense
+    ``"auto"`` up to ``LAPLACIAN_DENSE_LIMIT`` nodes) runs LAPACK on the dense
     Laplacian; ``"sparse"`` runs ARPACK in shift-invert mode (``sigma = -1``,
     a sparse LU of ``L + I``) on the sparse Laplacian built from ``B``, so the
     dense ``(n_L + n_R)^2`` matrix is never formed.  None for fewer than 2 nodes.

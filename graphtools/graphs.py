@@ -113,10 +113,3 @@ def to_igraph(graph: BipartiteGraph):
     G.es["weight"] = data.tolist()
     return G
 
-
-def unfold(model, steps: int, gates: str = "union", layer: int | None = None, module: int = 0):
-    """The time-unfolded graph of a recurrent model: :func:`graphtools.unfolding.unfold`
-    (also available under the name ``graphs.unfold``)."""
-    from graphtools.unfolding import unfold as unfold_model  # unfolding imports this module
-
-    return unfold_model(model, steps, gates, layer, module)

@@ -21,6 +21,7 @@ import struct
 import zipfile
 import zlib
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -43,17 +44,21 @@ TORCH_CONVERSION = (
 _MAX_DEFLATE_RATIO = 1032
 
 
+#: The file formats :func:`load_state` reads.
+CheckpointFormat = Literal["npz", "npy", "safetensors", "onnx", "keras"]
+
+
 @dataclass
 class Checkpoint:
     """The tensors of a checkpoint file, in file order, and what the file says about itself."""
 
     path: str
-    format: str  # "npz" | "npy" | "safetensors" | "onnx" | "keras"
+    format: CheckpointFormat
     tensors: dict[str, np.ndarray]
     metadata: dict[str, str] = field(default_factory=dict)
 
 
-def _sniff(path: str) -> str:
+def _sniff(path: str) -> CheckpointFormat:
     with open(path, "rb") as handle:
         head = handle.read(16)
     ext = os.path.splitext(path)[1].lower()

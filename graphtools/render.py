@@ -7,6 +7,7 @@ import io
 import json
 
 from graphtools.analysis import ModelReport
+from graphtools.text import aligned_table, format_number
 
 FORMATS = ("table", "json", "csv")
 
@@ -54,16 +55,6 @@ def render_csv(report: ModelReport) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return buffer.getvalue()
-
-
-def format_number(x, digits: int = 4) -> str:
-    if x is None:
-        return "-"
-    if isinstance(x, bool):
-        return "yes" if x else "no"
-    if isinstance(x, int):
-        return str(x)
-    return f"{x:.{digits}f}"
 
 
 _COLUMNS = ("name", "gate", "shape", "density", "in deg", "out deg", "comp",
@@ -124,17 +115,6 @@ def _summary(arch: dict) -> str:
     proj = f", proj {arch['proj_size']}" if arch["proj_size"] else ""
     return (f"{arch['cell'].upper()}, {arch['layers']} layer(s), {direction}, "
             f"input {arch['input_size']}, hidden {arch['hidden_size']}{proj}")
-
-
-def aligned_table(header, rows, left: int) -> list[str]:
-    """Columns padded to their widest cell; the first ``left`` columns flush left, the rest right."""
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(header)]
-
-    def fmt(cells):
-        return "  ".join(c.ljust(w) if i < left else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return [fmt(header), fmt(["-" * w for w in widths])] + [fmt(r) for r in rows]
 
 
 def _interval(pair) -> str:

@@ -20,13 +20,16 @@ steered run.  Everything is driven by ``rng``: a seed gives the same masks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from graphtools.spectral import DENSE_LIMIT, top_singular_values
+from graphtools.validate import check_choice, check_scalar
 
-#: Targets of :func:`rewire`.
-REWIRE_TARGETS = ("random", "expander", "poor")
+#: Targets of :func:`rewire`: uniform swaps, or swaps steered to lower or to raise sigma2.
+RewireTarget = Literal["random", "expander", "poor"]
+REWIRE_TARGETS: tuple[str, ...] = get_args(RewireTarget)
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,8 @@ def _draw_swaps(M: np.ndarray, rows: np.ndarray, cols: np.ndarray, rng, count: i
     return i[ok], j[ok]
 
 
-def rewire(B, target: str = "random", rng=None, *, steps: int | None = None, candidates: int = 32) -> RewireResult:
+def rewire(B, target: RewireTarget = "random", rng=None, *, steps: int | None = None,
+           candidates: int = 32) -> RewireResult:
     """Rewire the mask ``B != 0`` by double-edge swaps that keep every row and column degree.
 
     Parameters
@@ -96,15 +100,13 @@ def rewire(B, target: str = "random", rng=None, *, steps: int | None = None, can
     >>> bool((out.mask.sum(0) == 2).all() and (out.mask.sum(1) == 2).all())
     True
     """
-    if target not in REWIRE_TARGETS:
-        raise ValueError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
+    check_choice(target, "target", REWIRE_TARGETS, error=ValueError)
     M = np.array(np.asarray(B) != 0, dtype=bool)
     if M.ndim != 2:
         raise ValueError(f"a mask to rewire must be 2-D, got shape {list(M.shape)}")
     if steps is None:
         steps = 10 * int(M.sum()) if target == "random" else 200
-    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
-        raise ValueError(f"steps must be a whole number >= 0, not {steps!r}")
+    steps = check_scalar(steps, "steps", int, min_val=0, error=ValueError)
     rng = np.random.default_rng(rng)
     before = _sigma2(M) if M.any() else 0.0
     rows, cols = np.nonzero(M)

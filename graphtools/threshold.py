@@ -9,12 +9,10 @@ before the graphs are built.  Both may be given; the larger cut-off wins.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from graphtools.errors import GraphtoolsError
 from graphtools.model import MASK_SUFFIX
+from graphtools.validate import check_scalar
 
 
 def check_threshold(*, threshold: float | None = None, threshold_rel: float | None = None) -> None:
@@ -27,10 +25,9 @@ def check_threshold(*, threshold: float | None = None, threshold_rel: float | No
     for name, value, high in (("--threshold", threshold, None), ("--threshold-rel", threshold_rel, 1.0)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise GraphtoolsError(f"{name} must be a finite number, not {value!r}")
-        if value < 0 or (high is not None and value >= high):
-            raise GraphtoolsError(f"{name} must be {'in [0, 1)' if high else 'at least 0'}, not {value}")
+        value = check_scalar(value, name, float)  # "a number", "a finite number"
+        check_scalar(value, name, float, min_val=0.0, max_val=high, include_boundaries="left",
+                     expected=None if high else "at least 0")
 
 
 def threshold_tensors(tensors: dict[str, np.ndarray], *, threshold: float | None = None,

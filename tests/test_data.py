@@ -636,15 +636,15 @@ def test_synthesize_speech_commands_with_espeak(tmp_path):
 
 
 def test_speech_commands_per_clip_cmvn(speech_root):
-    raw = load_dataset("speech-commands", speech_root, "test")
-    normalized = load_dataset("speech-commands", speech_root, "test", normalize=True)
+    raw = load_dataset("speech-commands", speech_root, split="test")
+    normalized = load_dataset("speech-commands", speech_root, split="test", normalize=True)
     assert normalized.x.dtype == np.float32 and normalized.x.shape == raw.x.shape
     np.testing.assert_allclose(normalized.x.mean(axis=1), 0, atol=1e-5)  # every clip and coefficient
     np.testing.assert_allclose(normalized.x.std(axis=1), 1, atol=1e-3)
     expected = (raw.x - raw.x.mean(axis=1, keepdims=True)) / (raw.x.std(axis=1, keepdims=True) + 1e-5)
     np.testing.assert_allclose(normalized.x, expected, rtol=1e-4, atol=1e-4)
     assert "per-clip CMVN" in normalized.note and "CMVN" not in raw.note
-    noisy = load_dataset("speech-commands", speech_root, "test", noise_snr=0.0, normalize=True)
+    noisy = load_dataset("speech-commands", speech_root, split="test", noise_snr=0.0, normalize=True)
     np.testing.assert_allclose(noisy.x.mean(axis=1), 0, atol=1e-5)  # normalized after the noise
     with pytest.raises(GraphtoolsError, match="normalize applies only to speech-commands, not seq-mnist"):
         load_dataset("seq-mnist", speech_root, normalize=True)

@@ -122,18 +122,18 @@ def test_global_and_layer_scope_differ_as_they_should():
     state = torch_state("rnn", 6, 6, seed=0, bias=False)
     state["rnn.weight_ih_l0"] = rng.uniform(10, 20, (6, 6)).astype(np.float32)  # all larger than weight_hh
     state["rnn.weight_hh_l0"] = rng.uniform(-1, 1, (6, 6)).astype(np.float32)
-    _, layer, _ = prune_state(state, "magnitude", 0.5)
-    _, glob, report = prune_state(state, "magnitude", 0.5, scope="global")
+    _, layer, _ = prune_state(state, method="magnitude", sparsity=0.5)
+    _, glob, report = prune_state(state, method="magnitude", sparsity=0.5, scope="global")
     assert np.count_nonzero(layer["rnn.weight_ih_l0"]) == np.count_nonzero(layer["rnn.weight_hh_l0"]) == 18
     assert glob["rnn.weight_ih_l0"].all() and not glob["rnn.weight_hh_l0"].any()
     assert [m.after.density for m in report.matrices] == [1.0, 0.0]
     # global ties: the earlier matrix (canonical order) wins
     equal = {k: np.ones_like(v) for k, v in state.items()}
-    _, masks, _ = prune_state(equal, "magnitude", 0.5, scope="global")
+    _, masks, _ = prune_state(equal, method="magnitude", sparsity=0.5, scope="global")
     assert masks["rnn.weight_ih_l0"].all() and not masks["rnn.weight_hh_l0"].any()
     # same total as layer scope
     wide = torch_state("gru", 4, 5, seed=1)
-    _, g, _ = prune_state(wide, "magnitude", 0.6, scope="global")
+    _, g, _ = prune_state(wide, method="magnitude", sparsity=0.6, scope="global")
     total = sum(v.size for k, v in wide.items() if ".weight" in k)
     assert sum(np.count_nonzero(m) for m in g.values()) == keep_count(total, 0.6)
 
@@ -147,7 +147,7 @@ def test_global_magnitude_matches_torch_global_unstructured():
     params = [(lstm, name) for name, p in lstm.named_parameters() if "weight" in name]
     state = {k: v.numpy().copy() for k, v in lstm.state_dict().items()}
     tprune.global_unstructured(params, pruning_method=tprune.L1Unstructured, amount=0.7)
-    _, masks, _ = prune_state(state, "magnitude", 0.7, scope="global")
+    _, masks, _ = prune_state(state, method="magnitude", sparsity=0.7, scope="global")
     for module, name in params:
         assert np.array_equal(masks[name], getattr(module, name + "_mask").numpy() == 1), name
 
@@ -165,11 +165,11 @@ def test_same_seed_same_mask_different_seed_different_mask(method, tmp_path):
     state = head(torch_state("lstm", 6, 8, seed=2), 8)
     outs = {}
     for name, seed in (("a", 1), ("b", 1), ("c", 2)):
-        outs[name] = prune_state(state, method, 0.6, seed=seed, include=["fc.*"])[1]
+        outs[name] = prune_state(state, method=method, sparsity=0.6, seed=seed, include=["fc.*"])[1]
     assert all(np.array_equal(outs["a"][k], outs["b"][k]) for k in outs["a"])
     assert all(not np.array_equal(outs["a"][k], outs["c"][k]) for k in outs["a"])
     # a matrix's mask does not depend on which other matrices are selected
-    alone = prune_state(state, method, 0.6, seed=1)[1]
+    alone = prune_state(state, method=method, sparsity=0.6, seed=1)[1]
     assert all(np.array_equal(alone[k], outs["a"][k]) for k in alone)
     # through the CLI: identical files
     np.savez(tmp_path / "in.npz", **state)
@@ -200,7 +200,7 @@ def test_biregular_refuses_a_degree_below_one():
         compute_mask(np.zeros((100, 10)), "biregular", 0.95)  # 50 edges < 100 rows
     state = torch_state("lstm", 3, 4)
     with pytest.raises(GraphtoolsError, match=r"rnn.weight_ih_l0 \(16x3\): a biregular mask needs"):
-        prune_state(state, "biregular", 0.9)
+        prune_state(state, method="biregular", sparsity=0.9)
 
 
 def test_random_bipartite_degrees_and_errors():
@@ -289,7 +289,7 @@ def test_array_code_refuses_what_it_cannot_fit():
         compute_mask(np.ones((64, 64)), "array-code", 0.8)  # q = 5: 25 points < 64
     state = torch_state("lstm", 8, 16)
     with pytest.raises(GraphtoolsError, match=r"rnn.weight_hh_l0 \(64x16\): an array code with q = 3"):
-        prune_state(state, "array-code", 2 / 3, include=None)
+        prune_state(state, method="array-code", sparsity=2 / 3, include=None)
 
 
 # --------------------------------------------------------------------------- ramanujan-guard
@@ -338,7 +338,8 @@ def test_ramanujan_guard_never_outputs_a_non_ramanujan_matrix(spec, sparsity, ro
 def test_ramanujan_guard_every_matrix_and_block_of_a_state_dict(seed, sparsity, scope, per_gate):
     state = torch_state("gru", 4, 5, layers=2, seed=seed % 1000)
     state = {k: v * (np.random.default_rng(seed).random(v.shape) < 0.8) for k, v in state.items()}  # some zeros
-    _, masks, report = prune_state(state, "ramanujan-guard", sparsity, scope=scope, per_gate=per_gate, rounds=5)
+    _, masks, report = prune_state(state, method="ramanujan-guard", sparsity=sparsity, scope=scope,
+                                       per_gate=per_gate, rounds=5)
     for entry in report.matrices:
         mask = masks[entry.name]
         if entry.gate is not None:
@@ -354,7 +355,7 @@ def test_ramanujan_guard_stops_before_disconnecting_and_says_why():
     magnitude = compute_mask(W, "magnitude", 0.5)
     assert analyze_graph(bipartite(magnitude)).is_ramanujan is False  # two disjoint blocks
     state = {"fc.weight": W}
-    _, masks, report = prune_state(state, "ramanujan-guard", 0.5, include=["fc.weight"], rounds=10)
+    _, masks, report = prune_state(state, method="ramanujan-guard", sparsity=0.5, include=["fc.weight"], rounds=10)
     (entry,) = report.matrices
     assert entry.guard.round < 10 and entry.guard.rounds == 10
     assert entry.guard.reason.startswith(f"next round ({entry.guard.round + 1}) not Ramanujan: sigma2 ")
@@ -363,7 +364,7 @@ def test_ramanujan_guard_stops_before_disconnecting_and_says_why():
     keep = guard_schedule(400, 0.5, 10)[entry.guard.round]
     assert np.count_nonzero(masks["fc.weight"]) == keep
     _, _, reached = prune_state({"fc.weight": np.random.default_rng(0).standard_normal((30, 30))},
-                                "ramanujan-guard", 0.5, include=["fc.weight"])
+                                method="ramanujan-guard", sparsity=0.5, include=["fc.weight"])
     assert reached.matrices[0].guard.reason == "reached target" and reached.matrices[0].guard.round == 10
 
 
@@ -375,7 +376,7 @@ def test_ramanujan_guard_stops_before_disconnecting_and_says_why():
 def test_per_gate_density_per_block(cell, gates, method):
     H = 10
     state = torch_state(cell, 7, H, layers=2, seed=3)
-    _, masks, report = prune_state(state, method, 0.6, per_gate=True)
+    _, masks, report = prune_state(state, method=method, sparsity=0.6, per_gate=True)
     for name, mask in masks.items():
         for g in range(len(gates)):
             block = mask[g * H:(g + 1) * H]
@@ -392,7 +393,7 @@ def test_per_gate_density_per_block(cell, gates, method):
 
 def test_per_gate_array_code_blocks():
     state = torch_state("lstm", 11, 25, seed=0)  # blocks 25x11 and 25x25, q = 5
-    _, masks, report = prune_state(state, "array-code", 0.8, per_gate=True)
+    _, masks, report = prune_state(state, method="array-code", sparsity=0.8, per_gate=True)
     block = masks["rnn.weight_hh_l0"][25:50]
     assert np.array_equal(block, array_code(5, 5).astype(bool))
     fits = [m.array_code for m in report.matrices if m.gate is not None]
@@ -401,20 +402,20 @@ def test_per_gate_array_code_blocks():
 
 def test_selection_default_include_exclude():
     state = head(torch_state("lstm", 4, 6, layers=2, proj=3), 3)
-    _, masks, _ = prune_state(state, "magnitude", 0.5)
+    _, masks, _ = prune_state(state, method="magnitude", sparsity=0.5)
     assert sorted(masks) == sorted(k for k in state if "weight_" in k)
-    _, masks, _ = prune_state(state, "magnitude", 0.5, include="fc.*")
+    _, masks, _ = prune_state(state, method="magnitude", sparsity=0.5, include="fc.*")
     assert "fc.weight" in masks and "fc.bias" not in masks
-    _, masks, _ = prune_state(state, "magnitude", 0.5, include=["fc.*"], exclude=["*_l1"])
+    _, masks, _ = prune_state(state, method="magnitude", sparsity=0.5, include=["fc.*"], exclude=["*_l1"])
     assert sorted(masks) == ["fc.weight", "rnn.weight_hh_l0", "rnn.weight_hr_l0", "rnn.weight_ih_l0"]
     with pytest.raises(GraphtoolsError, match="'nothing.*' selects no weight matrix"):
-        prune_state(state, "magnitude", 0.5, include=["nothing.*"])
+        prune_state(state, method="magnitude", sparsity=0.5, include=["nothing.*"])
     with pytest.raises(GraphtoolsError, match="biases are never pruned"):
-        prune_state(state, "magnitude", 0.5, include=["*bias*"])
+        prune_state(state, method="magnitude", sparsity=0.5, include=["*bias*"])
     with pytest.raises(GraphtoolsError, match="--exclude 'fc.weight' selects no weight"):
-        prune_state(state, "magnitude", 0.5, exclude=["fc.weight"])
+        prune_state(state, method="magnitude", sparsity=0.5, exclude=["fc.weight"])
     with pytest.raises(GraphtoolsError, match="no weight matrix selected"):
-        prune_state({"fc.weight": np.ones((3, 3))}, "magnitude", 0.5)
+        prune_state({"fc.weight": np.ones((3, 3))}, method="magnitude", sparsity=0.5)
 
 
 @pytest.mark.parametrize("kwargs,message", [
@@ -439,7 +440,7 @@ def test_output_state_keeps_everything_else_and_replaces_old_masks():
     old = np.ones((15, 5), bool)
     old[0] = False
     state["rnn.weight_hh_l0_mask"] = old
-    new, masks, _ = prune_state(state, "random", 0.4, seed=2)
+    new, masks, _ = prune_state(state, method="random", sparsity=0.4, seed=2)
     assert list(new) == ["rnn.weight_ih_l0", "rnn.weight_ih_l0_mask", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
                          "rnn.bias_hh_l0", "fc.weight", "fc.bias", "rnn.weight_hh_l0_mask"]
     for key in ("rnn.bias_ih_l0", "rnn.bias_hh_l0", "fc.weight", "fc.bias"):
@@ -458,7 +459,7 @@ def test_torch_prune_pairs_are_rewritten_in_place():
     orig = state.pop("rnn.weight_hh_l0")
     state["rnn.weight_hh_l0_orig"] = orig
     state["rnn.weight_hh_l0_mask"] = (rng.random(orig.shape) < 0.5).astype(np.float32)  # torch masks are float
-    new, masks, report = prune_state(state, "magnitude", 0.75)
+    new, masks, report = prune_state(state, method="magnitude", sparsity=0.75)
     assert "rnn.weight_hh_l0" not in new and new["rnn.weight_hh_l0_mask"].dtype == bool
     model = describe(new)
     (hh,) = [w for w in model.weights if w.name == "rnn.weight_hh_l0"]
@@ -478,7 +479,8 @@ def test_keras_kernels_are_masked_in_their_stored_layout(cell):
         "dense/bias:0": rng.standard_normal(3),
     }
     before = {w.name: w for w in describe(state).weights}
-    new, masks, report = prune_state(state, "magnitude", 0.5, per_gate=True, include=["dense/*"])
+    new, masks, report = prune_state(state, method="magnitude", sparsity=0.5, per_gate=True,
+                                      include=["dense/*"])
     for name, mask in masks.items():
         assert mask.shape == state[name].shape  # stored (in, out) layout
     after = {w.name: w for w in describe(new).weights}
@@ -767,7 +769,7 @@ def test_kept_zeros_are_counted_and_explained(tmp_path):
     state = torch_state("rnn", 8, 10, seed=3)
     state = {k: v * (np.random.default_rng(4).random(v.shape) < 0.3) if ".weight" in k else v
              for k, v in state.items()}  # an input pruned before, to density about 0.3
-    _, masks, report = prune_state(state, "random", 0.5, seed=1)
+    _, masks, report = prune_state(state, method="random", sparsity=0.5, seed=1)
     for entry in report.matrices:
         W = state[entry.name]
         assert entry.kept_zeros == np.count_nonzero(masks[entry.name] & (W == 0)) > 0
@@ -775,5 +777,5 @@ def test_kept_zeros_are_counted_and_explained(tmp_path):
     np.savez(tmp_path / "in.npz", **state)
     result = run("prune", tmp_path / "in.npz", "-o", tmp_path / "out.npz", "--method", "random", "--sparsity", "0.5")
     assert "that are already zero; until training moves them, the weights' own graph has density" in result.output
-    _, masks, report = prune_state(state, "magnitude", 0.8)  # keeps fewer than the nonzeros: no zero kept
+    _, masks, report = prune_state(state, method="magnitude", sparsity=0.8)  # keeps fewer than the nonzeros
     assert all(entry.kept_zeros == 0 for entry in report.matrices)

@@ -98,8 +98,8 @@ def test_ramanujan_guard_definition(tmp_path):
 
     rng = np.random.default_rng(0)
     state = {"fc.weight": rng.normal(size=(40, 30)).astype(np.float32)}
-    _, masks_avg, avg = prune_state(state, "ramanujan-guard", 0.97, include=["fc.*"], rounds=6)
-    _, masks_cov, cov = prune_state(state, "ramanujan-guard", 0.97, include=["fc.*"], rounds=6,
+    _, masks_avg, avg = prune_state(state, method="ramanujan-guard", sparsity=0.97, include=["fc.*"], rounds=6)
+    _, masks_cov, cov = prune_state(state, method="ramanujan-guard", sparsity=0.97, include=["fc.*"], rounds=6,
                                     definition="cover")
     a, c = avg.matrices[0], cov.matrices[0]
     assert c.after.is_ramanujan_cover and a.after.is_ramanujan
@@ -135,7 +135,8 @@ def test_array_code_table_says_whether_the_fit_is_ramanujan(tmp_path):
     assert result.exit_code == 0, result.output
     from graphtools.prune import prune_state
 
-    _, _, report = prune_state({"fc.weight": rng.normal(size=(128, 28))}, "array-code", 1 - 1 / 17,
+    _, _, report = prune_state({"fc.weight": rng.normal(size=(128, 28))}, method="array-code",
+                               sparsity=1 - 1 / 17,
                                include=["fc.*"])
     after = report.matrices[0].after
     assert after.is_ramanujan is False  # the cropped fit of the issue: sigma2 3.47 > bound 3.34

@@ -29,7 +29,7 @@ def _net(seed=0):
 def _file_mask(model, method, amount, name, **options):
     """The mask graphtools prune writes for ``name`` (the library call behind the CLI)."""
     state = {k: v.detach().numpy().copy() for k, v in model.state_dict().items()}
-    _, masks, _ = prune_state(state, method, amount, **options)
+    _, masks, _ = prune_state(state, method=method, sparsity=amount, **options)
     return masks[name]
 
 

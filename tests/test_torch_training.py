@@ -56,8 +56,8 @@ def test_first_twenty_losses_match_the_numpy_trainer(cell, optimizer):
 def test_fit_torch_matches_fit_and_writes_the_same_checkpoint(mnist, tmp_path):
     from graphtools.data import load_dataset
 
-    train = load_dataset("seq-mnist", str(mnist), "train")
-    test = load_dataset("seq-mnist", str(mnist), "test")
+    train = load_dataset("seq-mnist", str(mnist), split="train")
+    test = load_dataset("seq-mnist", str(mnist), split="test")
     results = {}
     for name, function in (("numpy", fit), ("torch", fit_torch)):
         model = SequenceClassifier("rnn", train.features, 8, 1, train.num_classes, seed=0)

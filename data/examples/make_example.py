@@ -30,8 +30,8 @@ def magnitude_mask(W: np.ndarray, sparsity: float) -> np.ndarray:
 
 
 def main(path=os.path.join(HERE, "lstm_pruned.npz"), data=DATA, epochs=10, finetune=5, limit=None):
-    train = load_dataset("seq-mnist", data, "train", limit)
-    test = load_dataset("seq-mnist", data, "test", limit)
+    train = load_dataset("seq-mnist", data, split="train", limit=limit)
+    test = load_dataset("seq-mnist", data, split="test", limit=limit)
     model = SequenceClassifier("lstm", train.features, HIDDEN, LAYERS, train.num_classes, seed=SEED)
     fit(model, train.x, train.y, epochs=epochs, lr=2e-3, seed=SEED)
     dense = evaluate(model, test.x, test.y).accuracy

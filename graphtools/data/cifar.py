@@ -27,10 +27,11 @@ bird, cat, deer, dog, frog, horse, ship, truck.  No validation split.
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import numpy as np
 
-from graphtools.data.dataset import Dataset, check_labels, check_split
+from graphtools.data.dataset import Dataset, Split, check_labels, check_split
 from graphtools.data.safe_pickle import safe_load
 from graphtools.errors import GraphtoolsError
 
@@ -143,12 +144,55 @@ def read_cifar10(path: str | os.PathLike, split: str, limit: int | None = None) 
 
 
 def to_row_sequences(images: np.ndarray) -> np.ndarray:
-    """(N, 3072) channel-major uint8 -> (N, 32, 96) float32: row r, features [R, G, B] per pixel, / 255."""
+    """(N, 3072) channel-major uint8 -> (N, 32, 96) float32: row r, features [R, G, B] per pixel, / 255.
+
+    Examples
+    --------
+    >>> image = np.zeros((1, 3072), np.uint8)
+    >>> image[0, 1024] = 255  # green channel, pixel (0, 0)
+    >>> to_row_sequences(image)[0, 0, :3].tolist()
+    [0.0, 1.0, 0.0]
+    """
     x = images.reshape(-1, 3, SIDE, SIDE).transpose(0, 2, 3, 1)  # (N, row, col, channel)
     return x.reshape(-1, SIDE, 3 * SIDE).astype(np.float32) / np.float32(255.0)
 
 
-def load_cifar10(name: str, path, split: str = "train", limit: int | None = None) -> Dataset:
-    """``seq-cifar10``: x (N, 32, 96) float32, see the module docstring."""
+def load_cifar10(name: Literal["seq-cifar10"], path, *, split: Split = "train", limit: int | None = None) -> Dataset:
+    """CIFAR-10 as sequences of image rows (the module docstring has the layout).
+
+    Parameters
+    ----------
+    name : {"seq-cifar10"}
+        The only sequence form.
+    path : str or os.PathLike
+        ``cifar-10-batches-bin`` or ``cifar-10-batches-py``, or a folder holding one.
+    split : {"train", "test"}
+        CIFAR-10 has no validation split.
+    limit : int, optional
+        Keep the first ``limit`` images (reading stops there).
+
+    Returns
+    -------
+    Dataset
+        ``x`` float32 (N, 32, 96) in [0, 1], ``y`` the class indices of :data:`CLASSES`.
+
+    Raises
+    ------
+    GraphtoolsError
+        For a missing batch, a file that is not whole records, an unsafe pickle or a bad label.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> folder = os.path.join(tempfile.mkdtemp(), "cifar-10-batches-bin")
+    >>> os.mkdir(folder)
+    >>> record = bytes([3]) + bytes(range(256)) * 12  # label 3 (cat), then 3072 pixel bytes
+    >>> for batch in BATCHES["train"] + BATCHES["test"]:
+    ...     with open(os.path.join(folder, batch + ".bin"), "wb") as handle:
+    ...         _ = handle.write(record * 2)
+    >>> ds = load_cifar10("seq-cifar10", folder, split="train")
+    >>> ds.x.shape, ds.classes[ds.y[0]]
+    ((10, 32, 96), 'cat')
+    """
     images, labels, source = read_cifar10(path, split, limit)
     return Dataset(x=to_row_sequences(images), y=labels, classes=list(CLASSES), name=name, note=source, split=split)

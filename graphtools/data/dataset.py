@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from graphtools.errors import GraphtoolsError
+from graphtools.validate import check_scalar
 
-#: The splits a loader may be asked for.
-SPLITS = ("train", "test", "validation")
+#: The splits a loader may be asked for (speech-commands alone has a validation split).
+Split = Literal["train", "test", "validation"]
+SPLITS: tuple[str, ...] = get_args(Split)
 
 
 @dataclass
@@ -21,6 +24,12 @@ class Dataset:
     ``range(len(classes))``; ``classes[y[i]]`` is the name of example i's class.
     ``note`` says where the data came from and anything a reader of results
     should know (e.g. ``"synthetic stand-in"``, added noise).
+
+    Examples
+    --------
+    >>> ds = Dataset(x=np.zeros((2, 5, 3), np.float32), y=np.array([0, 1]), classes=["a", "b"], name="toy")
+    >>> len(ds), ds.steps, ds.features, ds.num_classes
+    (2, 5, 3, 2)
     """
 
     x: np.ndarray
@@ -68,9 +77,7 @@ def check_limit(limit: int | None) -> int | None:
     """``limit`` as an int >= 0, or None for no limit."""
     if limit is None:
         return None
-    if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 0:
-        raise GraphtoolsError(f"limit must be a non-negative integer, got {limit!r}")
-    return int(limit)
+    return check_scalar(limit, "limit", int, min_val=0, expected="a non-negative integer")
 
 
 def check_labels(path: str, labels: np.ndarray, num_classes: int) -> np.ndarray:

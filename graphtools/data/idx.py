@@ -92,6 +92,31 @@ def parse_idx(path: str, data: bytes) -> np.ndarray:
 
 
 def read_idx(path: str | os.PathLike) -> np.ndarray:
-    """Read one IDX file, raw or gzipped (detected by its magic bytes)."""
+    """Read one IDX file, raw or gzipped (detected by its magic bytes).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (e.g. ``train-images-idx3-ubyte`` or ``.gz``).
+
+    Returns
+    -------
+    numpy.ndarray
+        The array, in the file's dtype (native byte order) and shape.
+
+    Raises
+    ------
+    GraphtoolsError
+        For a missing file, a bad magic number, or data that does not match the header.
+
+    Examples
+    --------
+    >>> import gzip, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "labels.gz")
+    >>> with gzip.open(path, "wb") as handle:  # magic 0x00000801: unsigned bytes, 1 dimension of 3
+    ...     _ = handle.write(bytes([0, 0, 8, 1, 0, 0, 0, 3, 5, 0, 9]))
+    >>> read_idx(path).tolist()
+    [5, 0, 9]
+    """
     path = os.fspath(path)
     return parse_idx(path, _read_bytes(path))

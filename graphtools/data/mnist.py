@@ -17,12 +17,13 @@ Pixels are divided by 255 (float32 in [0, 1]).  Labels are the digits, classes
 from __future__ import annotations
 
 import os
+from typing import Literal
 import zipfile
 import zlib
 
 import numpy as np
 
-from graphtools.data.dataset import Dataset, check_labels, check_split
+from graphtools.data.dataset import Dataset, Split, check_labels, check_split
 from graphtools.data.idx import read_idx
 from graphtools.errors import GraphtoolsError
 
@@ -124,14 +125,66 @@ def pixel_permutation(seed: int) -> np.ndarray:
 
     ``numpy.random.default_rng(seed).permutation(784)``: the same seed gives the
     same order in every split and every run.
+
+    Parameters
+    ----------
+    seed : int
+        The permutation's seed.
+
+    Returns
+    -------
+    numpy.ndarray
+        The 784 pixel indices in their new order.
+
+    Examples
+    --------
+    >>> perm = pixel_permutation(7)
+    >>> perm.shape, bool((perm == pixel_permutation(7)).all()), sorted(perm.tolist()) == list(range(784))
+    ((784,), True, True)
     """
     return np.random.default_rng(seed).permutation(SIDE * SIDE)
 
 
-def load_mnist(name: str, path, split: str = "train", limit: int | None = None,
-               permute_seed: int | None = None) -> Dataset:
-    """``seq-mnist`` -> x (N, 28, 28): step t is image row t.  ``pixel-mnist`` -> x (N, 784, 1):
-    step t is pixel t in row-major order, or pixel ``perm[t]`` with ``perm = pixel_permutation(permute_seed)``."""
+def load_mnist(name: Literal["seq-mnist", "pixel-mnist"], path, *, split: Split = "train",
+               limit: int | None = None, permute_seed: int | None = None) -> Dataset:
+    """MNIST as sequences: ``seq-mnist`` gives x (N, 28, 28), step t is image row t;
+    ``pixel-mnist`` gives x (N, 784, 1), step t is pixel t in row-major order, or pixel
+    ``perm[t]`` with ``perm = pixel_permutation(permute_seed)``.
+
+    Parameters
+    ----------
+    name : {"seq-mnist", "pixel-mnist"}
+        The sequence form.
+    path : str or os.PathLike
+        A Keras-layout ``mnist.npz`` or a folder of the four IDX files (raw or ``.gz``).
+    split : {"train", "test"}
+        MNIST has no validation split.
+    limit : int, optional
+        Keep the first ``limit`` images.
+    permute_seed : int, optional
+        pixel-mnist: permute the 784 steps with :func:`pixel_permutation`.
+
+    Returns
+    -------
+    Dataset
+        ``x`` float32 in [0, 1], ``y`` the digits, ``classes`` ``"0"`` .. ``"9"``.
+
+    Raises
+    ------
+    GraphtoolsError
+        For a missing, truncated or malformed file, or an unknown split.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "mnist.npz")
+    >>> images = np.full((3, 28, 28), 255, np.uint8)
+    >>> np.savez(path, x_train=images, y_train=np.array([7, 1, 0], np.uint8), x_test=images[:1],
+    ...          y_test=np.array([4], np.uint8))
+    >>> ds = load_mnist("pixel-mnist", path, split="train", limit=2, permute_seed=0)
+    >>> ds.x.shape, ds.y.tolist(), float(ds.x.max())
+    ((2, 784, 1), [7, 1], 1.0)
+    """
     images, labels, source = read_mnist(path, split)
     if limit is not None:
         images, labels = images[:limit], labels[:limit]

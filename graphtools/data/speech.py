@@ -27,10 +27,11 @@ robin over the classes (first clip of each class, then the second, ...), so that
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import numpy as np
 
-from graphtools.data.dataset import Dataset, check_split
+from graphtools.data.dataset import Dataset, Split, check_split
 from graphtools.data.mfcc import cmvn, mfcc
 from graphtools.data.noise import mix_at_snr, random_segment
 from graphtools.data.wav import CLIP, fix_length, read_wav
@@ -136,14 +137,58 @@ def _choose_classes(root: str, words) -> list[str]:
     return sorted(set(words))
 
 
-def load_speech_commands(name: str, path, split: str = "train", limit: int | None = None,
-                         noise_snr: float | None = None, noise_seed: int = 0, words=None,
+def load_speech_commands(name: Literal["speech-commands"], path, *, split: Split = "train",
+                         limit: int | None = None, noise_snr: float | None = None, noise_seed: int = 0, words=None,
                          normalize: bool = False) -> Dataset:
-    """x (N, 98, 13) float32 MFCCs, y (N,) int64; see the module docstring.
+    """Speech Commands as MFCC sequences: x (N, 98, 13) float32, y (N,) int64; see the module docstring.
 
-    ``words`` (a list, or a comma-separated string) restricts the classes to
-    those folders; classes are always sorted.  ``normalize`` applies per-clip
-    :func:`graphtools.data.mfcc.cmvn` (after any noise is mixed in).
+    Parameters
+    ----------
+    name : {"speech-commands"}
+        The only form.
+    path : str or os.PathLike
+        A Speech Commands root: one folder of 16 kHz mono WAVs per word, plus
+        ``validation_list.txt`` and ``testing_list.txt``.
+    split : {"train", "validation", "test"}
+        Which clips (the lists name validation and test; the rest are train).
+    limit : int, optional
+        Keep the first ``limit`` clips.
+    noise_snr : float, optional
+        Mix in ``_background_noise_`` at this signal-to-noise ratio (dB).
+    noise_seed : int
+        Chooses the noise segments.
+    words : list of str or str, optional
+        Restrict the classes to these folders (a list or a comma-separated string);
+        classes are always sorted.
+    normalize : bool
+        Per-clip :func:`graphtools.data.mfcc.cmvn` (after any noise is mixed in).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    GraphtoolsError
+        For a missing root, list or word, an unreadable WAV, or noise asked without recordings.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from scipy.io import wavfile
+    >>> root = tempfile.mkdtemp()
+    >>> for word in ("no", "yes"):
+    ...     os.mkdir(os.path.join(root, word))
+    ...     for k in range(2):
+    ...         tone = np.sin(np.arange(16000) * (0.05 + 0.01 * k)) * 8000
+    ...         wavfile.write(os.path.join(root, word, f"s{k}_nohash_0.wav"), 16000, tone.astype(np.int16))
+    >>> with open(os.path.join(root, "validation_list.txt"), "w") as handle:
+    ...     _ = handle.write("yes/s1_nohash_0.wav\\n")
+    >>> with open(os.path.join(root, "testing_list.txt"), "w") as handle:
+    ...     _ = handle.write("no/s1_nohash_0.wav\\n")
+    >>> train = load_speech_commands("speech-commands", root, split="train")
+    >>> train.x.shape, train.classes, train.y.tolist()
+    ((2, 98, 13), ['no', 'yes'], [0, 1])
     """
     root = os.fspath(path)
     check_split(split, "speech-commands", has_validation=True)

@@ -49,7 +49,7 @@ from graphtools.atomic import atomic_open, write_atomic
 from graphtools.data.noise import brown_noise, pink_noise, white_noise
 from graphtools.data.speech import LISTS, NOISE_DIR, SYNTHETIC_MARKER
 from graphtools.errors import GraphtoolsError
-from graphtools.validate import check_seed
+from graphtools.validate import check_scalar, check_seed
 
 RATE = 16000
 DEFAULT_WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
@@ -244,8 +244,7 @@ def synthesize_speech_commands(out_dir: str | os.PathLike, words=DEFAULT_WORDS, 
     began = time.perf_counter()
     out_dir = os.fspath(out_dir)
     words = _check_words(words)
-    if isinstance(per_word, bool) or not isinstance(per_word, (int, np.integer)) or per_word < 1:
-        raise GraphtoolsError(f"per_word must be a positive integer, got {per_word!r}")
+    per_word = check_scalar(per_word, "per_word", int, min_val=1, expected="a positive integer")
     seed = check_seed(seed)
     if not (isinstance(noise_seconds, (int, float)) and 1.0 <= noise_seconds <= 600.0):
         raise GraphtoolsError(f"noise_seconds must be between 1 and 600, got {noise_seconds!r}")

@@ -74,7 +74,7 @@ def _dataset(config: SweepConfig, split: str, noise_snr: float | None = None):
     """Load (once per process) a split of the sweep's dataset."""
     key = (config.dataset, config.data, split, config.limit, noise_snr, config.words, config.cmvn)
     if key not in _DATA:
-        _DATA[key] = load_dataset(config.dataset, config.data, split, config.limit, noise_snr=noise_snr,
+        _DATA[key] = load_dataset(config.dataset, config.data, split=split, limit=config.limit, noise_snr=noise_snr,
                                   words=None if config.words is None else list(config.words),
                                   normalize=config.cmvn)
     return _DATA[key]
@@ -154,7 +154,7 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
             raise GraphtoolsError(f"{spec.key}: the dense checkpoint {dense_path} is missing")
         checkpoint = load_state(dense_path)
         try:
-            state, _, report = prune_state(checkpoint.tensors, spec.method, spec.sparsity, config.scope,
+            state, _, report = prune_state(checkpoint.tensors, method=spec.method, sparsity=spec.sparsity, scope=config.scope,
                                            seed=spec.seed, per_gate=config.per_gate, rounds=config.rounds)
         except InfeasibleSparsity as exc:
             return _stamp({**_identity(config, spec), "status": INFEASIBLE, "reason": str(exc),

@@ -10,7 +10,8 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records
-from graphtools.plots.common import completed, mean_std, number, ordered, sparsity_key
+from graphtools.experiments.records import completed, number, ordered, sparsity_key
+from graphtools.plots.common import mean_std
 from graphtools.plots.correlation import rank_correlations, within_sparsity_correlations
 
 #: Measures ranked against accuracy by default (``summary`` keys of a record).
@@ -216,7 +217,7 @@ def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
 def sweep_report(results, measures=None, model: str | None = None) -> str:
     """:func:`render_report` of a results file or sweep folder (only ``model``'s runs if given);
     what ``graphtools report`` prints."""
-    from graphtools.plots.common import select_model
+    from graphtools.experiments.records import select_model
     from graphtools.plots.correlation import MEASURES
 
     records = read_records(results)

@@ -118,8 +118,8 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
     check_finite(config.lr, "learning rate", minimum=0, min_open=True)
     if config.clip is not None:
         check_finite(config.clip, "clip", minimum=0, min_open=True)
-    train = load_dataset(config.dataset, config.data, "train", config.limit)
-    test = load_dataset(config.dataset, config.data, "test", config.limit)
+    train = load_dataset(config.dataset, config.data, split="train", limit=config.limit)
+    test = load_dataset(config.dataset, config.data, split="test", limit=config.limit)
     if init_model is not None:
         model = init_model
         if (model.input_size, model.num_classes) != (train.features, train.num_classes):
@@ -149,7 +149,7 @@ def evaluate_checkpoint(path: str | os.PathLike, dataset: str, data: str, split:
                         limit: int | None = None, noise_snr: float | None = None) -> Evaluation:
     """Accuracy and loss of the checkpoint at ``path`` on a split of a dataset."""
     model = load_model(path)
-    ds = load_dataset(dataset, data, split, limit, noise_snr=noise_snr)
+    ds = load_dataset(dataset, data, split=split, limit=limit, noise_snr=noise_snr)
     if (ds.features, ds.num_classes) != (model.input_size, model.num_classes):
         raise GraphtoolsError(f"{path}: the model takes {model.input_size} features and {model.num_classes} "
                               f"classes; {dataset} has {ds.features} and {ds.num_classes}")

@@ -18,7 +18,8 @@ from graphtools.plots.checkpoint import (
     checkpoint_degrees_figure, checkpoint_graphs, checkpoint_layers_figure, checkpoint_spectra_figure,
     checkpoint_unfold_figure, is_checkpoint, pair_reports, plot_checkpoint,
 )
-from graphtools.plots.common import FORMATS, check_output, load_records, save_figure, select_model
+from graphtools.experiments.records import load_records, select_model
+from graphtools.plots.common import FORMATS, check_output, save_figure
 from graphtools.plots.correlation import (
     MEASURES, RankCorrelation, SparsityCorrelation, WithinSparsityCorrelation, rank_correlations,
     within_sparsity_correlations,

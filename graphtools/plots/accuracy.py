@@ -8,9 +8,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.records import (
+    is_dense, methods_of, models_of, number, ordered, select_model, sparsity_key,
+)
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, is_dense, legend_outside, mean_std, method_colours, method_handle, methods_of,
-    models_of, new_figure, number, ordered, select_model, set_title, sparsity_key,
+    SMALL_FONT, figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure, set_title,
 )
 
 

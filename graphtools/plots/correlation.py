@@ -15,7 +15,7 @@ import warnings
 from dataclasses import asdict, dataclass
 
 from graphtools.errors import GraphtoolsError
-from graphtools.plots.common import is_dense, number, ordered, sparsity_key
+from graphtools.experiments.records import is_dense, number, ordered, sparsity_key
 
 #: The ``summary`` keys a correlation (and ``graphtools plot --kind gap --measure``) can use: over the
 #: pruned weights (ih/hh/hr), and the same over the unfolded step layers (``step_`` prefix).

@@ -6,9 +6,9 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.records import is_dense, methods_of, models_of, number, select_model
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, is_dense, legend_outside, method_colours, methods_of, model_markers, models_of,
-    new_figure, number, select_model, set_title,
+    SMALL_FONT, figure_title, legend_outside, method_colours, model_markers, new_figure, set_title,
 )
 from graphtools.plots.correlation import MEASURES, rank_correlations, within_sparsity_correlations
 

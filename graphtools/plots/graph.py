@@ -11,10 +11,12 @@ from matplotlib.colors import to_rgba
 from matplotlib.ticker import MaxNLocator
 
 from graphtools.errors import GraphtoolsError
-from graphtools.plots.common import (
-    SMALL_FONT, choose_seed, choose_sparsity, figure_title, graph_measures, is_dense, legend_outside,
-    method_colours, method_handle, methods_of, new_figure, number, one_model, ordered, set_title,
+from graphtools.experiments.records import (
+    choose_seed, choose_sparsity, graph_measures, is_dense, methods_of, number, one_model, ordered,
     sparsity_key,
+)
+from graphtools.plots.common import (
+    SMALL_FONT, figure_title, legend_outside, method_colours, method_handle, new_figure, set_title,
 )
 
 

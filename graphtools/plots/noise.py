@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from matplotlib.figure import Figure
 
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.records import (
+    choose_sparsity, is_dense, methods_of, models_of, number, select_model, sparsity_key,
+)
 from graphtools.plots.common import (
-    choose_sparsity, figure_title, is_dense, legend_outside, mean_std, method_colours, method_handle,
-    methods_of, models_of, new_figure, number, select_model, set_title, sparsity_key,
+    figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure, set_title,
 )
 
 NO_NOISE = "has no noise evaluations (only speech-commands sweeps evaluate under noise)"

@@ -6,13 +6,14 @@ import fnmatch
 
 import numpy as np
 
-from graphtools.checks import matches_glob
 from graphtools.errors import GraphtoolsError
 from graphtools.model import KERAS_NAME, KERAS_GATE_ORDER, TORCH_NAME, CELL_GATES, Weight
 from graphtools.prune.common import DEFAULT_KINDS
+from graphtools.text import matches_glob
 
 
-def _as_patterns(patterns) -> tuple[str, ...]:
+def as_patterns(patterns) -> tuple[str, ...]:
+    """Glob patterns as a tuple: None gives ``()``, one string a 1-tuple."""
     if patterns is None:
         return ()
     if isinstance(patterns, str):
@@ -31,7 +32,39 @@ def _no_match(option: str, pattern: str, pool: list[str], what: str, tensors) ->
 def select_weights(weights, tensors, include=(), exclude=()) -> list[Weight]:
     """The weights to prune: the recurrent ones (kinds ih, hh, hr), plus every 2-D weight whose
     name matches an ``include`` glob, minus those matching an ``exclude`` glob (fnmatch, case
-    sensitive).  A pattern that selects nothing, or an empty selection, is an error."""
+    sensitive).
+
+    Parameters
+    ----------
+    weights : list of graphtools.model.Weight
+        The weights of :func:`graphtools.model.describe`, in its canonical order.
+    tensors : dict of str to numpy.ndarray
+        The state dict they come from (to name non-2-D tensors a pattern matched).
+    include, exclude : sequence of str
+        Glob patterns.
+
+    Returns
+    -------
+    list of graphtools.model.Weight
+        The selected weights, in the order of ``weights``.
+
+    Raises
+    ------
+    GraphtoolsError
+        When a pattern selects nothing, or nothing is selected.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphtools.model import describe
+    >>> state = {"rnn.weight_ih_l0": np.ones((4, 3)), "rnn.weight_hh_l0": np.ones((4, 4)),
+    ...          "fc.weight": np.ones((2, 4))}
+    >>> weights = describe(state).weights
+    >>> [w.name for w in select_weights(weights, state)]
+    ['rnn.weight_ih_l0', 'rnn.weight_hh_l0']
+    >>> [w.name for w in select_weights(weights, state, include=["fc.*"], exclude=["*_ih_*"])]
+    ['rnn.weight_hh_l0', 'fc.weight']
+    """
     names = [w.name for w in weights]
     for pattern in include:
         if not _matches_any(names, pattern):
@@ -65,7 +98,34 @@ def _keras_layout(weight: Weight) -> bool:
 def to_stored_layout(weight: Weight, mask: np.ndarray) -> np.ndarray:
     """A mask in ``Weight.matrix`` layout (PyTorch ``(out, in)``, gates in PyTorch order) put back
     into the layout the tensor is stored in: unchanged for PyTorch names; for Keras kernels the
-    gate blocks back in Keras order (GRU r, z, n -> z, r, h) and transposed to ``(in, out)``."""
+    gate blocks back in Keras order (GRU r, z, n -> z, r, h) and transposed to ``(in, out)``.
+
+    Parameters
+    ----------
+    weight : graphtools.model.Weight
+        The weight the mask belongs to.
+    mask : numpy.ndarray
+        The mask in ``weight.matrix`` layout.
+
+    Returns
+    -------
+    numpy.ndarray
+        The mask in the stored tensor's layout.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphtools.model import describe
+    >>> state = {"gru/gru_cell/kernel": np.ones((2, 9)), "gru/gru_cell/recurrent_kernel": np.ones((3, 9))}
+    >>> kernel = describe(state).weights[0]  # stored (in, out) = (2, 9), gates z, r, h
+    >>> np.asarray(kernel.matrix).shape  # read as PyTorch (out, in), gates r, z, n
+    (9, 2)
+    >>> mask = np.zeros((9, 2), dtype=bool)
+    >>> mask[0:3] = True  # keep PyTorch's first gate block, r
+    >>> to_stored_layout(kernel, mask).astype(int)  # Keras's second block
+    array([[0, 0, 0, 1, 1, 1, 0, 0, 0],
+           [0, 0, 0, 1, 1, 1, 0, 0, 0]])
+    """
     if not _keras_layout(weight):
         return mask
     if weight.kind in ("ih", "hh"):

@@ -12,19 +12,19 @@ from graphtools.errors import GraphtoolsError
 from graphtools.graphs import gate_blocks
 from graphtools.model import MASK_SUFFIX, Weight, describe
 from graphtools.prune.common import (
-    GLOBAL_METHODS, SCOPES, InfeasibleSparsity, _Unfit, _check_method, _check_rounds, _check_sparsity,
+    GLOBAL_METHODS, SCOPES, InfeasibleSparsity, Method, Scope, Unfit, check_method, check_rounds, check_sparsity,
     keep_count,
 )
 from graphtools.prune.summary import GraphSummary, graph_summary
 from graphtools.prune.methods import (
-    ArrayCodeFit, GuardStop, _Guard, _scores, _unit_mask, guard_schedule, magnitude_mask, top_k_mask,
+    ArrayCodeFit, GuardStop, Guard, magnitude_scores, matrix_mask, guard_schedule, magnitude_mask, top_k_mask,
 )
-from graphtools.rewiring import REWIRE_TARGETS, RewireResult, rewire
+from graphtools.rewiring import REWIRE_TARGETS, RewireResult, RewireTarget, rewire
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
 from graphtools.prune.report import MatrixPruning, PruneReport, RewireStats
-from graphtools.prune.selection import _as_patterns, select_weights, to_stored_layout
+from graphtools.prune.selection import as_patterns, select_weights, to_stored_layout
 from graphtools.threads import single_threaded, threads, with_blas_threads
-from graphtools.validate import check_seed
+from graphtools.validate import check_choice, check_scalar, check_seed
 
 
 def _rewired(u, source: np.ndarray, sparsity: float, rng, target: str, steps: int | None):
@@ -43,7 +43,27 @@ def _rewired(u, source: np.ndarray, sparsity: float, rng, target: str, steps: in
 
 def unit_rng(seed: int, name: str, block: int) -> np.random.Generator:
     """A generator per matrix (and gate block) from the seed and the weight's name, so a
-    matrix's mask does not depend on which other matrices are selected."""
+    matrix's mask does not depend on which other matrices are selected.
+
+    Parameters
+    ----------
+    seed : int
+        The user's seed.
+    name : str
+        The weight's name (hashed with CRC-32).
+    block : int
+        0 for a whole matrix, ``1 + g`` for gate block ``g``.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Examples
+    --------
+    >>> a, b = unit_rng(0, "rnn.weight_hh_l0", 0), unit_rng(0, "rnn.weight_hh_l0", 0)
+    >>> bool(a.integers(1000) == b.integers(1000))
+    True
+    """
     return np.random.default_rng([seed, zlib.crc32(name.encode("utf-8")), block])
 
 
@@ -93,12 +113,12 @@ def _global_masks(units: list[_Unit], method: str, sparsity: float, seed: int, r
         for u, mask in zip(units, split(flat)):
             u.mask = mask
         return
-    scores = np.concatenate([_scores(u.matrix).ravel() for u in units]) if units else np.zeros(0)
+    scores = np.concatenate([magnitude_scores(u.matrix).ravel() for u in units]) if units else np.zeros(0)
     if method == "magnitude":
         for u, mask in zip(units, split(top_k_mask(scores, keep_count(total, sparsity)))):
             u.mask = mask
         return
-    guards = [_Guard(u.matrix.shape, rounds, definition=definition) for u in units]
+    guards = [Guard(u.matrix.shape, rounds, definition=definition) for u in units]
     for r, keep in enumerate(guard_schedule(total, sparsity, rounds)[1:], start=1):
         _parallel(lambda pair, r=r: pair[0].offer(r, pair[1]), list(zip(guards, split(top_k_mask(scores, keep)))))
         if all(g.stop is not None for g in guards):
@@ -119,45 +139,90 @@ def _parallel(function, items: list) -> list:
 
 
 @with_blas_threads
-def prune_state(state, method: str, sparsity: float, scope: str = "layer", include=None, seed: int = 0,
-                per_gate: bool = False, rounds: int = 10, exclude=None, *, definition: str | None = None,
-                target: str = "random", steps: int | None = None, start=None):
+def prune_state(state, *, method: Method, sparsity: float, scope: Scope = "layer", include=None, exclude=None,
+                seed: int = 0, per_gate: bool = False, rounds: int = 10, definition: str | None = None,
+                target: RewireTarget = "random", steps: int | None = None, start=None):
     """Prune a state dict (name -> array, as :func:`graphtools.io.load_state` gives it).
 
-    Returns ``(state, masks, report)``: the new state (every tensor unchanged except the
-    pruned weights, which hold zeros where pruned, plus a bool ``<name>_mask`` for each,
-    next to its weight or replacing an old mask), ``masks`` (weight name -> the bool mask
-    as stored, i.e. in the tensor's own layout) and a :class:`PruneReport`.
+    Parameters
+    ----------
+    state : dict of str to numpy.ndarray, or graphtools.io.Checkpoint
+        The tensors; the recurrent weights are found by :func:`graphtools.model.describe`.
+    method : {"magnitude", "random", "biregular", "array-code", "ramanujan-guard", "rewire"}
+        How each mask is built (the package docstring and docs/pruning.md give the rules).
+    sparsity : float
+        The fraction of each matrix's entries pruned, in ``[0, 1)``.
+    scope : {"layer", "global"}
+        ``"layer"``: each matrix (or each gate block with ``per_gate``) gets the sparsity;
+        ``"global"``: one ranking or draw over all selected matrices (magnitude, random and
+        ramanujan-guard only).
+    include, exclude : str or sequence of str, optional
+        Globs adding 2-D weights to the recurrent ones, or removing weights
+        (:func:`select_weights`).
+    seed : int
+        Drives random, biregular and rewire, per matrix (:func:`unit_rng`).
+    per_gate : bool
+        Prune each gate block of a gated weight separately.
+    rounds : int
+        ramanujan-guard's number of rounds (>= 1).
+    definition : {"average", "cover"}, optional
+        ramanujan-guard's Ramanujan test (``graphtools.spectral.RAMANUJAN_DEFINITIONS``;
+        None is "average").
+    target : {"random", "expander", "poor"}
+        rewire: uniform swaps, or swaps steered to lower or raise sigma2.
+    steps : int, optional
+        rewire: swap attempts (default 10 E for random, 200 steered).
+    start : dict of str to numpy.ndarray, optional
+        rewire: weight name -> matrix to start from (e.g. a checkpoint with masks); by
+        default the state's own weights.
 
-    Selection: :func:`select_weights`.  ``scope`` is ``"layer"`` (each matrix, or each
-    gate block with ``per_gate``, gets the sparsity) or ``"global"`` (magnitude, random
-    and ramanujan-guard only).  ``seed`` drives random and biregular (per matrix:
-    :func:`unit_rng`); ``rounds`` and ``definition`` (the Ramanujan test: "average",
-    the default, or "cover") are ramanujan-guard's.  Raises GraphtoolsError for a bad
-    setting or a method that cannot reach the density on some matrix (naming it).
+    Returns
+    -------
+    state : dict of str to numpy.ndarray
+        Every tensor unchanged except the pruned weights, which hold zeros where pruned,
+        plus a bool ``<name>_mask`` for each, next to its weight or replacing an old mask.
+    masks : dict of str to numpy.ndarray
+        Weight name -> the bool mask as stored, i.e. in the tensor's own layout.
+    report : PruneReport
+        The graphs before and after, per matrix (and gate block).
 
-    ``rewire`` starts from the magnitude mask at ``sparsity`` of ``start`` (weight name ->
-    matrix, e.g. a checkpoint with masks) or of the state's own weights, and rewires it
-    with :func:`graphtools.constructions.rewire` (``target``, ``steps``, seeded per matrix).
+    Raises
+    ------
+    GraphtoolsError
+        For a bad setting; :class:`InfeasibleSparsity` (a GraphtoolsError) when the method
+        cannot reach the density on some matrix, naming it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> state = {"rnn.weight_ih_l0": np.ones((4, 3)), "rnn.weight_hh_l0": np.arange(16.0).reshape(4, 4)}
+    >>> new, masks, report = prune_state(state, method="magnitude", sparsity=0.5)
+    >>> sorted(new)
+    ['rnn.weight_hh_l0', 'rnn.weight_hh_l0_mask', 'rnn.weight_ih_l0', 'rnn.weight_ih_l0_mask']
+    >>> masks["rnn.weight_hh_l0"].astype(int)
+    array([[0, 0, 0, 0],
+           [0, 0, 0, 0],
+           [1, 1, 1, 1],
+           [1, 1, 1, 1]])
+    >>> [round(m.after.density, 2) for m in report.matrices]
+    [0.5, 0.5]
     """
-    method = _check_method(method)
-    sparsity = _check_sparsity(sparsity)
-    rounds = _check_rounds(rounds)
-    if definition not in (None, *RAMANUJAN_DEFINITIONS):
-        raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, not {definition!r}")
-    if target not in REWIRE_TARGETS:
-        raise GraphtoolsError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0):
-        raise GraphtoolsError(f"steps must be a whole number >= 0, not {steps!r}")
+    method = check_method(method)
+    sparsity = check_sparsity(sparsity)
+    rounds = check_rounds(rounds)
+    if definition is not None:
+        check_choice(definition, "definition", RAMANUJAN_DEFINITIONS)
+    check_choice(target, "target", REWIRE_TARGETS)
+    if steps is not None:
+        check_scalar(steps, "steps", int, min_val=0)
     if method == "rewire" and per_gate:
         raise GraphtoolsError("rewire works on whole matrices; drop --per-gate")
-    if scope not in SCOPES:
-        raise GraphtoolsError(f"scope must be 'layer' or 'global', not {scope!r}")
+    check_choice(scope, "scope", SCOPES)
     if scope == "global" and method not in GLOBAL_METHODS:
         raise GraphtoolsError(f"--scope global applies to {', '.join(GLOBAL_METHODS)}; {method} masks are "
                               "built per matrix (use --scope layer)")
     seed = check_seed(seed)
-    include, exclude = _as_patterns(include), _as_patterns(exclude)
+    include, exclude = as_patterns(include), as_patterns(exclude)
     tensors = dict(getattr(state, "tensors", state))  # a state dict, or a Checkpoint
     model = describe(tensors)
     selected = select_weights(model.weights, tensors, include, exclude)
@@ -174,8 +239,8 @@ def prune_state(state, method: str, sparsity: float, scope: str = "layer", inclu
                     raise GraphtoolsError(f"{u.label}: the --from checkpoint has no weight {u.weight.name!r}")
                 return _rewired(u, np.asarray(source), sparsity, rng, target, steps)
             try:
-                return _unit_mask(u.matrix, method, sparsity, rng, rounds, definition)
-            except _Unfit as exc:
+                return matrix_mask(u.matrix, method, sparsity, rng, rounds, definition)
+            except Unfit as exc:
                 raise InfeasibleSparsity(f"{u.label}: {exc}") from None
 
         for u, result in zip(units, _parallel(work, units)):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-
-from graphtools.render import aligned_table, format_number
 from graphtools.prune.report import PruneReport
+from graphtools.text import aligned_table, format_number
 
 
 def _yes(value) -> str:
@@ -25,7 +24,29 @@ def _fitted_verdict(after) -> str:
 def render_prune_table(report: PruneReport, source: str = "", output: str = "") -> str:
     """The before/after table of ``graphtools prune``: per matrix (and gate block) density,
     sigma2, the bound after and the Ramanujan check before and after; then where
-    ramanujan-guard stopped each matrix, or how each array code was fitted."""
+    ramanujan-guard stopped each matrix, or how each array code was fitted.
+
+    Parameters
+    ----------
+    report : PruneReport
+        What :func:`prune_state` or :func:`prune_file` returned.
+    source, output : str
+        The file names for the first line (``pruned SOURCE -> OUTPUT: ...``); empty for none.
+
+    Returns
+    -------
+    str
+        The table, ending with a newline.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from graphtools.prune import prune_state
+    >>> _, _, report = prune_state({"rnn.weight_hh_l0": np.ones((4, 4)), "rnn.weight_ih_l0": np.ones((4, 2))},
+    ...                            method="random", sparsity=0.5, seed=3)
+    >>> print(render_prune_table(report, "in.npz", "out.npz").splitlines()[0])
+    pruned in.npz -> out.npz: method random, sparsity 0.5, scope layer, seed 3
+    """
     settings = f"method {report.method}, sparsity {report.sparsity:g}, scope {report.scope}"
     if report.method in ("random", "biregular"):
         settings += f", seed {report.seed}"

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from graphtools.checks import CheckReport, Rules, validate_rules
 from graphtools.errors import GraphtoolsError
 from graphtools.torch.modules import check_module
+from graphtools.validate import check_scalar
 
 _LOG = logging.getLogger("graphtools.torch")
 ACTIONS = ("raise", "log")
@@ -70,8 +71,7 @@ class ExpanderMonitor:
                  min_normalized_gap: float | None = None, max_isolated: int | None = None,
                  min_reachability: float | None = None, steps: int | None = None, select=("*",),
                  on_failure: str = "raise", logger: logging.Logger | None = None):
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise GraphtoolsError(f"every must be a whole number >= 1, got {every!r}")
+        every = check_scalar(every, "every", int, min_val=1)
         if on_failure not in ACTIONS:
             raise GraphtoolsError(f"on_failure must be one of {', '.join(ACTIONS)}, not {on_failure!r}")
         self.rules = validate_rules(Rules(_as_tuple(require_ramanujan), min_spectral_gap, min_normalized_gap,

@@ -41,18 +41,12 @@ from graphtools.prune import GuardStop, compute_mask, guard_mask, unit_rng
 from graphtools.rewiring import REWIRE_TARGETS, RewireResult
 from graphtools.rewiring import rewire as rewire_mask
 from graphtools.spectral import RAMANUJAN_DEFINITIONS
+from graphtools.validate import check_scalar, check_seed
 
 
 def _amount(amount) -> float:
-    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= float(amount) < 1.0:
-        raise GraphtoolsError(f"amount must be a fraction in [0, 1) (of the weights pruned), got {amount!r}")
-    return float(amount)
-
-
-def _seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise GraphtoolsError(f"seed must be a whole number >= 0, got {seed!r}")
-    return int(seed)
+    return check_scalar(amount, "amount", float, min_val=0.0, max_val=1.0, include_boundaries="left",
+                        expected="a fraction in [0, 1) (of the weights pruned)")
 
 
 class _GraphPruning(torch_prune.BasePruningMethod):
@@ -79,7 +73,7 @@ class RandomBiregular(_GraphPruning):
     --method biregular``): (c, d)-biregular when the sizes divide the kept count."""
 
     def __init__(self, amount, seed=0, key=None):
-        self.amount, self.seed, self.key = _amount(amount), _seed(seed), key
+        self.amount, self.seed, self.key = _amount(amount), check_seed(seed), key
 
     def _mask(self, weight, old):
         rng = unit_rng(self.seed, self.key or self._tensor_name, 0)
@@ -111,9 +105,7 @@ class RamanujanGuard(_GraphPruning):
 
     def __init__(self, amount, rounds=10, definition="average"):
         self.amount = _amount(amount)
-        if isinstance(rounds, bool) or not isinstance(rounds, (int, np.integer)) or rounds < 1:
-            raise GraphtoolsError(f"rounds must be a whole number >= 1, got {rounds!r}")
-        self.rounds, self.definition = int(rounds), definition
+        self.rounds, self.definition = check_scalar(rounds, "rounds", int, min_val=1), definition
         self.stop: GuardStop | None = None
         if definition not in RAMANUJAN_DEFINITIONS:
             raise GraphtoolsError(f"definition must be one of {', '.join(RAMANUJAN_DEFINITIONS)}, "
@@ -138,7 +130,7 @@ class Rewire(_GraphPruning):
     def __init__(self, target="random", seed=0, key=None, steps=None):
         if target not in REWIRE_TARGETS:
             raise GraphtoolsError(f"target must be one of {', '.join(REWIRE_TARGETS)}, not {target!r}")
-        self.target, self.seed, self.key, self.steps = target, _seed(seed), key, steps
+        self.target, self.seed, self.key, self.steps = target, check_seed(seed), key, steps
         self.result: RewireResult | None = None
 
     def compute_mask(self, t, default_mask):
