@@ -188,3 +188,42 @@ def test_readme_examples_write_under_runs_and_never_to_the_same_file():
     assert [t for t in targets if not t.startswith("runs/")] == []
     assert len(set(targets)) == len(targets), sorted(targets)
     assert subprocess.run(["git", "check-ignore", "-q", "runs/anything"], cwd=ROOT).returncode == 0
+
+
+def _close(shown, actual):
+    if isinstance(shown, dict):
+        return isinstance(actual, dict) and shown.keys() == actual.keys() and all(
+            _close(shown[k], actual[k]) for k in shown)
+    if isinstance(shown, list):
+        return isinstance(actual, list) and len(shown) == len(actual) and all(map(_close, shown, actual))
+    if isinstance(shown, float) and not isinstance(actual, bool):
+        return isinstance(actual, (int, float)) and abs(shown - actual) <= 1e-9 * max(1.0, abs(shown))
+    return shown == actual
+
+
+def test_readme_json_example_is_what_analyze_writes(monkeypatch):
+    """The README's --format json example (its architecture, first layer and first skipped tensor,
+    the rest elided with '...') is what analyze writes now, up to float rounding."""
+    import json
+
+    from click.testing import CliRunner
+
+    from graphtools.cli import main
+
+    with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
+        shown = next(body for lang, body in re.findall(r"^```(\w*)\n(.*?)^```", handle.read(), flags=re.S | re.M)
+                     if lang == "json")
+    # drop the elisions: a '...' element of a list, and the '...' after the first skipped tensor
+    shown = re.sub(r",\s*\.\.\.\s*(?=\])", "", shown)
+    shown = json.loads(shown)
+    monkeypatch.chdir(ROOT)
+    result = CliRunner().invoke(main, ["analyze", shown["checkpoint"], "--format", "json"])
+    assert result.exit_code == 0, result.output
+    actual = json.loads(result.output)
+    assert shown.keys() == actual.keys()
+    for key in shown:
+        if isinstance(shown[key], list):  # the README shows the first entries only
+            assert shown[key] == [] or _close(shown[key], actual[key][:len(shown[key])]), key
+            assert len(actual[key]) >= len(shown[key]), key
+        else:
+            assert _close(shown[key], actual[key]), key
