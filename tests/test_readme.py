@@ -139,6 +139,10 @@ def test_every_readme_shell_block_runs_as_written_in_order(clone):
             continue
         ran[kind] += 1
     assert ran["bash"] >= 5 and ran["transcript"] >= 4, ran
+    # the commands ran the throwaway venv's script, which the README's pip install made
+    script = bash("command -v graphtools", root, env).stdout.strip()
+    assert os.path.dirname(script) == env["PATH"].split(os.pathsep)[0]
+    assert os.path.dirname(os.path.dirname(script)) == env["VIRTUAL_ENV"]
     written = sorted(os.listdir(root / "runs"))
     assert {"lstm.npz", "lstm_guard.npz", "lstm_guard_ft.npz", "lstm_mag90.npz", "mine"} <= set(written), written
 
