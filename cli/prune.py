@@ -13,11 +13,11 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
 
 @click.command()
 @click.argument("path", type=click.Path(dir_okay=True, path_type=str))
-@click.option("--output", "-o", type=OUTPUT, required=True,
+@click.option("--output", "-o", type=OUTPUT, required=True, metavar="OUT",
               help="Checkpoint to write (.npz or .safetensors), atomically: pruned weights plus <weight>_mask.")
 @click.option("--method", type=click.Choice(METHODS), required=True,
               help="magnitude, random, biregular, array-code, ramanujan-guard or rewire (docs/pruning.md).")
-@click.option("--sparsity", type=FINITE, required=True, help="Fraction of each matrix's weights to prune, in [0, 1).")
+@click.option("--sparsity", type=FINITE, required=True, metavar="S", help="Fraction of each matrix's weights to prune, in [0, 1).")
 @click.option("--scope", type=click.Choice(SCOPES), default="layer", show_default=True,
               help="Sparsity per matrix, or one ranking across the selected matrices (magnitude, random, "
                    "ramanujan-guard).")
@@ -26,8 +26,8 @@ from graphtools.prune import METHODS, SCOPES, prune_file, render_prune_table
                    "recurrent weight_ih/weight_hh/weight_hr).")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Do not prune weights matching GLOB (repeatable).")
 @click.option("--per-gate", is_flag=True, help="Apply the method to each gate block (LSTM i,f,g,o; GRU r,z,n).")
-@click.option("--seed", type=SEED, default=0, show_default=True, help="Seed of random and biregular masks.")
-@click.option("--rounds", type=int, default=10, show_default=True, help="Rounds of ramanujan-guard.")
+@click.option("--seed", type=SEED, default=0, show_default=True, metavar="N", help="Seed of random and biregular masks.")
+@click.option("--rounds", type=int, default=10, show_default=True, metavar="K", help="Rounds of ramanujan-guard.")
 @click.option("--definition", type=click.Choice(RAMANUJAN_DEFINITIONS), default=None,
               help="Ramanujan test of ramanujan-guard: average-degree bound (default, the paper's) or the "
                    "universal cover's spectral radius.")

@@ -19,10 +19,11 @@ from graphtools.unfolding import GATE_MODES, unfold as unfold_graph
 
 @click.command()
 @click.argument("path", type=click.Path(path_type=str))
-@click.option("--steps", "-T", type=click.IntRange(min=1), required=True, help="Number of time steps T.")
+@click.option("--steps", "-T", type=click.IntRange(min=1), required=True, metavar="T",
+              help="Number of time steps T.")
 @click.option("--gates", type=click.Choice(GATE_MODES), default="union", show_default=True,
               help="union: one node per hidden unit; per-gate: gate nodes between inputs and hidden units.")
-@click.option("--layer", type=click.IntRange(min=0), default=None, help="Unfold only layer K.")
+@click.option("--layer", type=click.IntRange(min=0), default=None, metavar="K", help="Unfold only layer K.")
 @click.option("--format", "fmt", type=click.Choice(["json", *WRITERS]), default="json", show_default=True,
               help="json: counts and measures; graphml: the graph itself, every node; edgelist: one "
                    "'source target weight' line per edge (nodes without an edge are not in it).")

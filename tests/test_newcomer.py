@@ -353,15 +353,21 @@ def test_getting_started_runs_as_written(tmp_path):
                 assert line in done.stdout, (script, line, done.stdout)
 
 
-def test_train_and_evaluate_metavars_match_the_readme_usage():
+def test_readme_usage_lines_use_the_metavars_of_help():
+    """Every usage synopsis of the README (a plain block of ``graphtools CMD ...`` lines) names each
+    option's value as that command's --help does (--steps T, -o OUT, --sparsity S, ...)."""
     import re
 
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()
-    usage = readme[readme.index("graphtools train --cell rnn|lstm|gru"):]
-    usage = usage[:usage.index("```")]
-    pairs = re.findall(r"(--[a-z-]+|-o) ([A-Z]+)\b", usage)
-    assert len(pairs) >= 10
-    helps = run("train", "--help").output + run("evaluate", "--help").output
-    for option, metavar in pairs:
-        assert re.search(rf"(^\s+|, ){re.escape(option)}(, --output)? {metavar}\b", helps, flags=re.M), (option, metavar)
+    synopses = re.findall(r"^```\n(graphtools [a-z].*?)^```", readme, flags=re.S | re.M)
+    usages = [u for block in synopses for u in re.split(r"\n(?=graphtools )", block)]
+    assert {u.split()[1] for u in usages} >= {"analyze", "unfold", "check", "prune", "train", "evaluate"}
+    checked = 0
+    for usage in usages:
+        helps = run(usage.split()[1], "--help").output
+        for option, metavar in re.findall(r"(--[a-z-]+|-[a-zA-Z]) ([A-Z][^\s\[\]|]*)", usage):
+            pattern = rf"(^\s+|, ){re.escape(option)}(, --[a-z-]+)? {re.escape(metavar)}(\s|$)"
+            assert re.search(pattern, helps, flags=re.M), (usage.split()[1], option, metavar)
+            checked += 1
+    assert checked >= 30
