@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 from graphtools.atomic import write_atomic
 from graphtools.errors import GraphtoolsError
-from graphtools.experiments.config import SweepConfig, check_trainer
+from graphtools.experiments.config import SweepConfig, check_trainer, model_settings
 from graphtools.experiments.results import (
     RESULTS_NAME, SUMMARY_NAME, append_record, read_records, repair_results,
 )
@@ -190,7 +190,10 @@ def _finished(records: list[dict], runs: list[RunSpec], config: SweepConfig, res
         spec = planned.get(record["key"])
         if spec is None:
             continue
-        changes = _changed(record.get("settings") or {}, config.settings(spec.model, spec.dense))
+        settings = dict(record.get("settings") or {})
+        if isinstance(settings.get("model"), dict):  # older records: "hidden" and "layers"
+            settings["model"] = model_settings(settings["model"])
+        changes = _changed(settings, config.settings(spec.model, spec.dense))
         if changes:
             raise GraphtoolsError(f"{results}: run {record['key']} was made with other settings "
                                   f"({', '.join(changes)}); use another --out folder")
