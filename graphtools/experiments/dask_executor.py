@@ -37,12 +37,12 @@ import queue as queue_module
 import secrets
 import shutil
 import tempfile
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from graphtools.atomic import write_atomic
 from graphtools.cluster import check_readable, connect, task_threads, threads_by_host
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.executors import Executor, progress_sender
 from graphtools.experiments.run import RunSpec, execute
 
 MARKER_NAME = ".graphtools-cluster"
@@ -67,14 +67,7 @@ def _run_task(config, spec: RunSpec, out_dir: str, shared: bool, token: str, top
 
     worker = get_worker()
     threads = task_threads(host_threads)
-    last = [0.0]
-
-    def send(p) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.5 or p.batch == p.batches:
-            last[0] = now
-            with contextlib.suppress(Exception):
-                worker.log_event(topic, [spec.key, p.epoch, p.epochs, p.batch, p.batches])
+    send = progress_sender(spec.key, lambda message: worker.log_event(topic, message))
 
     with contextlib.suppress(Exception):
         epochs = config.epochs if spec.dense else config.finetune_epochs
@@ -119,10 +112,10 @@ def detect_shared(client, out_dir: str, marker: str, token: str) -> bool:
     return bool(sharing)
 
 
-class DaskExecutor:
-    """Runs of a sweep as Dask tasks (see the module docstring); the executor interface of
-    :mod:`graphtools.experiments.sweep`: ``slots``, ``chains``, ``label``, :meth:`submit`,
-    :meth:`wait`; a context manager that closes the connection (and a ``local:N`` cluster)."""
+class DaskExecutor(Executor):
+    """Runs of a sweep as Dask tasks (see the module docstring); an
+    :class:`graphtools.experiments.executors.Executor` whose :meth:`close` closes the connection
+    (and a ``local:N`` cluster)."""
 
     chains, label = True, "queued"
 
@@ -192,12 +185,6 @@ class DaskExecutor:
             if getattr(self, "marker", None):
                 os.unlink(self.marker)
         self.connection.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # helpers
 
