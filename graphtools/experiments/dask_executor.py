@@ -37,15 +37,18 @@ import queue as queue_module
 import secrets
 import shutil
 import tempfile
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from graphtools.atomic import write_atomic
-from graphtools.cluster import check_readable, connect, task_threads, threads_by_host
+from graphtools.cluster import check_readable, connect, task_budget, threads_by_host
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.executors import Executor, progress_sender
 from graphtools.experiments.run import RunSpec, execute
 
 MARKER_NAME = ".graphtools-cluster"
+#: How long the cluster's shape (hosts and threads) is taken as known before asking again.
+SHAPE_SECONDS = 5.0
 
 
 # ---------------------------------------------------------------- worker side
@@ -63,16 +66,14 @@ def _run_task(config, spec: RunSpec, out_dir: str, shared: bool, token: str, top
               host_threads: dict, dense=None) -> dict:
     """One run on a Dask worker; returns ``{"record": ..., "checkpoint": bytes or None}``."""
     from distributed import get_worker
-    from threadpoolctl import threadpool_limits
 
     worker = get_worker()
-    threads = task_threads(host_threads)
     send = progress_sender(spec.key, lambda message: worker.log_event(topic, message))
 
     with contextlib.suppress(Exception):
         epochs = config.epochs if spec.dense else config.finetune_epochs
         worker.log_event(topic, [spec.key, 1, epochs, 0, 1])  # started: no longer "queued"
-    with threadpool_limits(threads):
+    with task_budget(host_threads) as threads:
         if shared:
             if not _sees_marker(os.path.join(out_dir, MARKER_NAME), token):
                 raise GraphtoolsError(f"worker {worker.address} does not see the sweep folder {out_dir} that the "
@@ -141,12 +142,21 @@ class DaskExecutor(Executor):
         client.subscribe_topic(self.topic, lambda event: self.messages.put(event[1]))
         self.futures: dict = {}  # our future -> (Dask future, spec, parent Dask future)
         self.scattered: dict = {}  # dense key -> scattered checkpoint bytes (private OUT)
+        self.shape: tuple[float, dict] | None = None  # (when asked, host -> threads)
 
     # the executor interface
 
+    def _hosts(self) -> dict[str, int]:
+        """Host -> Dask threads (:func:`graphtools.cluster.threads_by_host`), asked of the scheduler
+        at most every :data:`SHAPE_SECONDS` (each ask is a round trip; workers may come and go)."""
+        now = time.monotonic()
+        if self.shape is None or now - self.shape[0] > SHAPE_SECONDS:
+            self.shape = (now, threads_by_host(self.connection))
+        return self.shape[1]
+
     @property
     def slots(self) -> int:
-        return max(2, 2 * sum(threads for _, threads in self.connection.threads().values()))
+        return max(2, 2 * sum(self._hosts().values()))
 
     def submit(self, config, spec: RunSpec, out_dir: str, parent: Future | None = None) -> Future:
         client = self.connection.client
@@ -158,7 +168,7 @@ class DaskExecutor(Executor):
                 dependency = self._dense_bytes(spec)
         config = dataclasses.replace(config, data=os.path.abspath(config.data))  # workers have another cwd
         task = client.submit(_run_task, config, spec, self.out_dir, self.shared, self.token, self.topic,
-                             threads_by_host(self.connection),
+                             self._hosts(),
                              dependency, key=f"{spec.key}#{secrets.token_hex(4)}", pure=False, retries=0,
                              priority=1 if spec.dense else 0)
         future: Future = Future()
