@@ -10,9 +10,11 @@ future, collected once).
   of it: it starts on some worker as soon as the dense model exists, with no barrier.  Dense
   runs have a higher Dask priority.  At most twice the cluster's threads are in flight, so
   the queue on the cluster stays short and progress stays meaningful.
-* **Threads.**  A run's BLAS threads are the cores of its worker's host divided by the Dask
-  threads on that host (:func:`graphtools.cluster.blas_threads`, the split ``--jobs N`` makes
-  on one machine): runs never oversubscribe the cores.
+* **Threads.**  A run's threads -- BLAS, and graphtools' own thread budget that sizes the
+  pruning and training thread pools -- are the cores of its worker's host divided by the Dask
+  threads on that host (:func:`graphtools.cluster.task_budget`, the split ``--jobs N`` makes on
+  one machine): runs never oversubscribe the cores.  The cluster's shape (hosts, threads) is
+  asked of the scheduler at most every :data:`SHAPE_SECONDS`.
 * **Checkpoints.**  Before the first run the client writes a marker file with a random token
   into OUT and asks every worker whether it reads the same token.  All do: OUT is shared,
   workers write checkpoints there themselves.  None do: OUT is private to the client, each
