@@ -17,6 +17,7 @@ Run:  python benchmarks/bench_dask.py [--runs 3] [--baseline DIR]   (from the re
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -48,6 +49,8 @@ def one_sweep(extra: list[str], sizes: dict, env: dict | None = None, cwd: str |
         seconds = time.perf_counter() - start
         with open(os.path.join(out, "results.jsonl"), "rb") as handle:
             lines = handle.read().splitlines()
+        records = [json.loads(line) for line in lines]
+        sizes.setdefault("run_seconds", []).append(sum(r["seconds"] for r in records))
         folder = os.path.join(out, "checkpoints")
         files = [os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)]
         sizes.update(record=statistics.mean(map(len, lines)), checkpoint=statistics.mean(files))
@@ -72,21 +75,26 @@ def main() -> None:
     if args.baseline:
         settings[BASELINE] = SETTINGS["--cluster local:2"]
     times: dict[str, list[float]] = {name: [] for name in settings}
+    run_seconds: dict[str, list[float]] = {name: [] for name in settings}  # inside the runs: without startup
     sizes: dict = {}
     for _ in range(args.runs):
         for name, extra in settings.items():
+            seen: dict = {}
             if name == BASELINE:
-                times[name].append(one_sweep(extra, {}, baseline_env(args.baseline), cwd=args.baseline))
+                times[name].append(one_sweep(extra, seen, baseline_env(args.baseline), cwd=args.baseline))
             else:
-                times[name].append(one_sweep(extra, sizes))
+                times[name].append(one_sweep(extra, seen))
+                sizes.update(record=seen["record"], checkpoint=seen["checkpoint"])
+            run_seconds[name] += seen["run_seconds"]
     median = {name: statistics.median(t) for name, t in times.items()}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {args.runs} runs each, alternating; "
           f"load average before {before}, after {loadavg()}")
-    print("\n| command | median s | runs (s) |\n|---|---|---|")
+    print("\n| command | median s | runs (s) | the runs' own seconds, summed (median) |\n|---|---|---|---|")
     for name in settings:
         runs = ", ".join(f"{t:.1f}" for t in times[name])
-        print(f"| `graphtools sweep --preset quick --no-figures {name}` | {median[name]:.1f} | {runs} |")
+        own = statistics.median(run_seconds[name])
+        print(f"| `graphtools sweep --preset quick --no-figures {name}` | {median[name]:.1f} | {runs} | {own:.1f} |")
     for name in settings:
         if name != "--jobs 2":
             overhead = median[name] / median["--jobs 2"] - 1
