@@ -40,6 +40,16 @@ class TrainConfig:
     workers: int | None = None  # threads per batch; None: 2 on a multi-core machine from hidden 128, batch 64
     extra: dict = field(default_factory=dict)
 
+    @property
+    def hidden(self) -> int | None:
+        """The older name of :attr:`hidden_size`."""
+        return self.hidden_size
+
+    @property
+    def layers(self) -> int | None:
+        """The older name of :attr:`num_layers`."""
+        return self.num_layers
+
 
 def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """``{weight name: bool mask}`` from every ``<name>_mask`` array of a checkpoint file."""
