@@ -257,7 +257,7 @@ def _lstm_backward(dhs, cache, need_dx, ws):
         np.multiply(dc, i, out=da[:, 3 * H:])
         # ... times d(activation)/d(pre-activation): s(1 - s) for i, f, o; 1 - g^2 for g, computed
         # here while the step's gates are in cache
-        np.subtract(1, a, out=deriv)
+        np.subtract(1, a[:, :3 * H], out=deriv[:, :3 * H])
         deriv[:, :3 * H] *= a[:, :3 * H]
         np.multiply(g, g, out=deriv[:, 3 * H:])
         np.subtract(1, deriv[:, 3 * H:], out=deriv[:, 3 * H:])
