@@ -9,7 +9,6 @@ and :mod:`graphtools.batch` build on it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -160,7 +159,7 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
             # this config through their nannies
             with dask.config.set(LOCAL_CONFIG):
                 local = distributed.LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                                 dashboard_address=":0" if _has_dashboard() else None,
+                                                 dashboard_address=":0",  # a free port: never 8787's clash
                                                  silence_logs=50)
             client = distributed.Client(local, timeout=timeout)
         elif spec.kind == "file":
@@ -182,11 +181,6 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
     if "dashboard" in (client.scheduler_info().get("services") or {}):  # served only with bokeh installed
         connection.dashboard = client.dashboard_link
     return connection
-
-
-def _has_dashboard() -> bool:
-    """Dask serves its dashboard only when bokeh is installed."""
-    return importlib.util.find_spec("bokeh") is not None
 
 
 def blas_threads(cores: int, host_threads: int) -> int:
