@@ -7,12 +7,17 @@ alike.  The Dask time includes starting the LocalCluster (scheduler and 2 worker
 shutting it down.  Prints the load average before and after (the numbers mean little on a busy
 machine) and a Markdown table for docs/benchmarks.md.
 
-Run:  python benchmarks/bench_dask.py [--runs 3]   (from the repository root)
+``--baseline DIR`` adds a third setting in the same alternation: ``--cluster local:2`` run by the
+graphtools source tree in DIR (e.g. ``git archive <commit> | tar -x -C DIR``), to compare a
+change against the code before it under the same machine load.
+
+Run:  python benchmarks/bench_dask.py [--runs 3] [--baseline DIR]   (from the repository root)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -24,14 +29,28 @@ import time
 SETTINGS = {"--jobs 2": ["--jobs", "2"], "--cluster local:2": ["--cluster", "local:2"]}
 
 
-def one_sweep(extra: list[str], sizes: dict) -> float:
+BASELINE = "--cluster local:2 (baseline tree)"
+
+
+def baseline_env(tree: str) -> dict:
+    """The environment that makes ``python -m graphtools.cli`` import the tree in ``tree`` (its
+    ``cli/`` folder linked as ``graphtools/cli``, the layout the installed package has)."""
+    link = os.path.join(tree, "graphtools", "cli")
+    if not os.path.exists(link):
+        os.symlink(os.path.join(os.path.abspath(tree), "cli"), link)
+    return {**os.environ, "PYTHONPATH": os.path.abspath(tree)}
+
+
+def one_sweep(extra: list[str], sizes: dict, env: dict | None = None, cwd: str | None = None) -> float:
     with tempfile.TemporaryDirectory() as out:
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "graphtools.cli", "sweep", "--preset", "quick", "--out", out,
-                        "--no-figures", *extra], check=True, capture_output=True)
+                        "--no-figures", *extra], check=True, capture_output=True, env=env, cwd=cwd)
         seconds = time.perf_counter() - start
         with open(os.path.join(out, "results.jsonl"), "rb") as handle:
             lines = handle.read().splitlines()
+        records = [json.loads(line) for line in lines]
+        sizes.setdefault("run_seconds", []).append(sum(r["seconds"] for r in records))
         folder = os.path.join(out, "checkpoints")
         files = [os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder)]
         sizes.update(record=statistics.mean(map(len, lines)), checkpoint=statistics.mean(files))
@@ -49,23 +68,37 @@ def loadavg() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", metavar="DIR", help="a graphtools source tree to time --cluster local:2 of too")
     args = parser.parse_args()
     before = loadavg()
-    times: dict[str, list[float]] = {name: [] for name in SETTINGS}
+    settings = dict(SETTINGS)
+    if args.baseline:
+        settings[BASELINE] = SETTINGS["--cluster local:2"]
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    run_seconds: dict[str, list[float]] = {name: [] for name in settings}  # inside the runs: without startup
     sizes: dict = {}
     for _ in range(args.runs):
-        for name, extra in SETTINGS.items():
-            times[name].append(one_sweep(extra, sizes))
+        for name, extra in settings.items():
+            seen: dict = {}
+            if name == BASELINE:
+                times[name].append(one_sweep(extra, seen, baseline_env(args.baseline), cwd=args.baseline))
+            else:
+                times[name].append(one_sweep(extra, seen))
+                sizes.update(record=seen["record"], checkpoint=seen["checkpoint"])
+            run_seconds[name] += seen["run_seconds"]
     median = {name: statistics.median(t) for name, t in times.items()}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}; {args.runs} runs each, alternating; "
           f"load average before {before}, after {loadavg()}")
-    print("\n| command | median s | runs (s) |\n|---|---|---|")
-    for name in SETTINGS:
+    print("\n| command | median s | runs (s) | the runs' own seconds, summed (median) |\n|---|---|---|---|")
+    for name in settings:
         runs = ", ".join(f"{t:.1f}" for t in times[name])
-        print(f"| `graphtools sweep --preset quick --no-figures {name}` | {median[name]:.1f} | {runs} |")
-    overhead = median["--cluster local:2"] / median["--jobs 2"] - 1
-    print(f"\n--cluster local:2 takes {100 * overhead:+.1f}% the time of --jobs 2")
+        own = statistics.median(run_seconds[name])
+        print(f"| `graphtools sweep --preset quick --no-figures {name}` | {median[name]:.1f} | {runs} | {own:.1f} |")
+    for name in settings:
+        if name != "--jobs 2":
+            overhead = median[name] / median["--jobs 2"] - 1
+            print(f"\n{name} takes {100 * overhead:+.1f}% the time of --jobs 2")
     print(f"mean record {sizes['record']:.0f} bytes, mean checkpoint {sizes['checkpoint']:.0f} bytes")
 
 

@@ -6,7 +6,10 @@ same number of threads (torch.set_num_threads to the cores numpy's BLAS uses).
 torch is used by this script only, and only if installed.
 
 Run:  python benchmarks/bench_train.py --data PATH/mnist.npz [--cell lstm] [--runs 5] [--limit 20000] [--busy]
-      (--quick: 3 runs over 5,000 digits; --busy: one CPU hog per core during the runs)
+      [--baseline DIR]
+      (--quick: 3 runs over 5,000 digits; --busy: one CPU hog per core during the runs; --baseline:
+      also time the numpy trainer of the graphtools source tree in DIR, e.g. an older commit
+      unpacked with ``git archive COMMIT | tar -x -C DIR``, in the same alternation)
 Each run times one epoch over the first --limit training examples in a fresh process
 (torch's OpenMP threads keep spinning after its last operation and would slow numpy
 down in a shared process), the two trainers alternating; prints the median seconds per
@@ -73,11 +76,19 @@ def one_epoch(trainer: str, data: str, limit: int, cell: str, hidden: int, batch
     return {"seconds": seconds * 60000 / len(d), "threads": threads}
 
 
+BASELINE = "numpy (baseline tree)"
+
+
 def measure(trainer, args) -> dict:
     """One epoch of ``trainer`` in a fresh interpreter (no thread pool left spinning by the other)."""
+    env = cwd = None
+    if trainer == BASELINE:  # run from the tree's folder: the current folder comes first on sys.path
+        cwd = os.path.abspath(args.baseline)
+        env, trainer = {**os.environ, "PYTHONPATH": cwd}, "numpy"
     return run_in_fresh_process(
         "bench_train",
-        f"one_epoch({trainer!r}, {args.data!r}, {args.limit!r}, {args.cell!r}, {args.hidden!r}, {args.batch_size!r})")
+        f"one_epoch({trainer!r}, {args.data!r}, {args.limit!r}, {args.cell!r}, {args.hidden!r}, {args.batch_size!r})",
+        env=env, cwd=cwd)
 
 
 def blas_threads() -> int:
@@ -96,9 +107,11 @@ def main():
     parser.add_argument("--limit", type=int, default=20000)
     parser.add_argument("--busy", action="store_true", help="with one CPU hog per core (bench_busy.busy)")
     parser.add_argument("--quick", action="store_true", help="3 runs over 5,000 digits")
+    parser.add_argument("--baseline", metavar="DIR", help="also time the numpy trainer of the source tree in DIR")
     args = parser.parse_args()
     if args.quick:
         args.runs, args.limit = 3, 5000
+    args.data = os.path.abspath(args.data)  # a baseline run starts in another folder
     import torch
 
     from bench_busy import busy, loadavg
@@ -111,6 +124,8 @@ def main():
 def _compare(args, torch, load):
 
     results = {"numpy": [], "torch": []}
+    if args.baseline:
+        results[BASELINE] = []
     threads = None
     for _ in range(args.runs):  # alternated, so drift in machine load hits both alike
         for trainer in results:
@@ -128,6 +143,9 @@ def _compare(args, torch, load):
         medians[name] = statistics.median(runs)
         print(f"| {name} | {medians[name]:.1f} | {', '.join(f'{r:.1f}' for r in runs)} |")
     print(f"\nratio numpy / torch: {medians['numpy'] / medians['torch']:.2f}\n")
+    if args.baseline:
+        print(f"ratio baseline numpy / torch: {medians[BASELINE] / medians['torch']:.2f}; "
+              f"numpy / baseline numpy: {medians['numpy'] / medians[BASELINE]:.2f}\n")
     print(f"| {args.cell.upper()}-{args.hidden} seq-MNIST per epoch, graphtools vs PyTorch CPU, {threads} threads each, "
           f"{'every core busy' if args.busy else 'no hogs'} (load {load}) | {medians['numpy']:.1f} s | "
           f"{medians['torch']:.1f} s | {medians['numpy'] / medians['torch']:.2f} |")

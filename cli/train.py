@@ -73,8 +73,9 @@ def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer
     ctx = click.get_current_context()
     cell, hidden, layers = (value if ctx.get_parameter_source(name) != ParameterSource.DEFAULT else None
                             for name, value in (("cell", cell), ("hidden", hidden), ("layers", layers)))
-    config = TrainConfig(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed,
-                         limit, mask, init, workers)
+    config = TrainConfig(cell=cell, hidden_size=hidden, num_layers=layers, dataset=dataset, data=data, epochs=epochs,
+                         batch_size=batch_size, lr=lr, optimizer=optimizer, clip=clip, seed=seed, limit=limit,
+                         mask=mask, init=init, workers=workers)
     try:
         result = train_from_config(config, output, progress=_Bar(),
                                    on_epoch=lambda record: click.echo(format_epoch(record)))

@@ -81,11 +81,9 @@ def analyze_file(path: str, options: dict) -> dict:
 
 
 def _analyze_on_worker(path: str, shown: str, options: dict, hosts: dict) -> dict:
-    from threadpoolctl import threadpool_limits
+    from graphtools.cluster import task_budget
 
-    from graphtools.cluster import task_threads
-
-    with threadpool_limits(task_threads(hosts)):
+    with task_budget(hosts):
         return dict(analyze_file(path, options), path=shown)
 
 

@@ -9,7 +9,6 @@ and :mod:`graphtools.batch` build on it.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,9 @@ from dataclasses import dataclass, field
 from graphtools.errors import GraphtoolsError
 
 EXTRA = "graphtools[dask]"
+#: Dask settings of the ``local:N`` clusters graphtools starts (a cluster you start yourself keeps
+#: its own; docs/scaling.md says how to set the same there).
+LOCAL_CONFIG = {"distributed.worker.profile.enabled": False}
 _LOCAL = re.compile(r"^local:(\d+)$")
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+$")
 _HOST_PORT = re.compile(r"^(tcp|tls|ucx|ws|wss)://(\[[^\]]+\]|[^:\s/]+):(\d+)$")
@@ -152,9 +154,13 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
     local = None
     try:
         if spec.kind == "local":
-            local = distributed.LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=":0" if _has_dashboard() else None,
-                                             silence_logs=50)
+            # without the statistical profiler, which samples every worker thread's stack 100 times
+            # a second and took CPU from the runs (measured: docs/benchmarks.md); the workers get
+            # this config through their nannies
+            with dask.config.set(LOCAL_CONFIG):
+                local = distributed.LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
+                                                 dashboard_address=":0",  # a free port: never 8787's clash
+                                                 silence_logs=50)
             client = distributed.Client(local, timeout=timeout)
         elif spec.kind == "file":
             client = distributed.Client(scheduler_file=spec.target, timeout=timeout)
@@ -175,11 +181,6 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
     if "dashboard" in (client.scheduler_info().get("services") or {}):  # served only with bokeh installed
         connection.dashboard = client.dashboard_link
     return connection
-
-
-def _has_dashboard() -> bool:
-    """Dask serves its dashboard only when bokeh is installed."""
-    return importlib.util.find_spec("bokeh") is not None
 
 
 def blas_threads(cores: int, host_threads: int) -> int:
@@ -213,6 +214,23 @@ def task_threads(hosts: dict[str, int]) -> int:
     return blas_threads(cores, hosts.get(get_address_host(worker.address), worker.state.nthreads))
 
 
+@contextlib.contextmanager
+def task_budget(hosts: dict[str, int]):
+    """On a Dask worker, around a task: graphtools' thread budget and BLAS threads both set to
+    :func:`task_threads` (what ``--jobs N`` gives each of its worker processes), so that nothing
+    in the task -- BLAS, the pruning and training thread pools -- runs more threads than its share
+    of the host's cores.  Yields that number.  The budget stays set on the worker afterwards:
+    every task there gets the same one."""
+    from threadpoolctl import threadpool_limits
+
+    from graphtools.threads import set_threads
+
+    threads = task_threads(hosts)
+    set_threads(threads, blas=threads)
+    with threadpool_limits(threads):
+        yield threads
+
+
 def check_readable(connection: Connection, path: str) -> None:
     """Raise a one-line error when some worker cannot read ``path`` (data is never sent over
     the network: every worker must see the same file at the same path)."""
@@ -225,4 +243,4 @@ def check_readable(connection: Connection, path: str) -> None:
 
 
 __all__ = ["EXTRA", "ClusterSpec", "Connection", "blas_threads", "check_readable", "connect", "parse_cluster",
-           "require_dask", "task_threads", "threads_by_host"]
+           "require_dask", "task_budget", "task_threads", "threads_by_host"]

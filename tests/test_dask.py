@@ -281,3 +281,28 @@ def test_the_config_names_the_cluster_and_jobs_on_the_command_line_overrides_it(
                                       "--no-figures"])
     assert local.exit_code == 0, local.output
     assert len(read_records(tmp_path / "out")) == 10
+
+
+def _worker_state(dask_worker):
+    from graphtools.threads import blas_threads, threads
+
+    return "profile" in dask_worker.periodic_callbacks, threads(), blas_threads()
+
+
+def _budget_in_task(hosts):
+    from graphtools.cluster import task_budget
+    from graphtools.threads import blas_threads, threads
+
+    with task_budget(hosts) as given:
+        return given, threads(), blas_threads()
+
+
+def test_local_workers_run_without_the_profiler_and_tasks_get_their_share_of_threads():
+    from graphtools.cluster import connect, threads_by_host
+
+    with connect("local:2") as connection:
+        assert [profiling for profiling, _, _ in connection.client.run(_worker_state).values()] == [False, False]
+        hosts = threads_by_host(connection)
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        share = max(1, cores // 2)
+        assert connection.client.submit(_budget_in_task, hosts, pure=False).result() == (share, share, share)

@@ -549,3 +549,43 @@ def test_each_paper_preset_runs_end_to_end_on_tiny_data(preset, tmp_path, speech
         assert all(len(r["noise"]) == 4 and "per-clip CMVN" in r["data_note"] for r in records)
     steps = {"paper-seqmnist": 28, "paper-cifar10": 32, "paper-speech": 98}[preset]
     assert all(r["unfolded"]["steps"] == steps for r in records)
+
+
+# ------------------------------------------------------------------------------------------ naming
+
+
+def test_records_written_with_the_older_names_still_resume(finished):
+    """Committed results (figures/*/results.jsonl) say ``hidden`` and ``settings.model.layers``;
+    a sweep over them runs nothing again and its summary still shows the hidden size."""
+    mnist, out = finished
+    records = read_records(out)
+    assert all(r["hidden_size"] == 8 and r["settings"]["model"]["num_layers"] == 1 for r in records)
+    old = []
+    for r in records:
+        r = dict(r, hidden=r.pop("hidden_size"))
+        model = r["settings"]["model"]
+        r["settings"] = dict(r["settings"], model={"name": model["name"], "cell": model["cell"],
+                                                     "hidden": model["hidden_size"], "layers": model["num_layers"]})
+        old.append(json.dumps(r) + "\n")
+    (out / "results.jsonl").write_text("".join(old))
+    again = run_sweep(tiny(mnist), out)
+    assert (again.ran, again.skipped, again.failures) == (0, len(records), [])
+    more = run_sweep(tiny(mnist, sparsities=(0.5, 0.8, 0.9)), out)
+    assert more.ran == 2 and not more.failures
+    summary = (out / "summary.csv").read_text().splitlines()
+    column = summary[0].split(",").index("hidden_size")
+    assert {line.split(",")[column] for line in summary[1:]} == {"8"}
+
+
+def test_model_tables_take_the_torch_names_and_the_older_ones(tmp_path):
+    new = CONFIG.replace("hidden = 16", "hidden_size = 16\nnum_layers = 2")
+    assert load_config(write_config(tmp_path / "a.toml", new)).models == (ModelSpec("rnn-a", "rnn", 16, 2),)
+    old = CONFIG.replace("hidden = 16", "hidden = 16\nlayers = 2")
+    assert load_config(write_config(tmp_path / "b.toml", old)).models == (ModelSpec("rnn-a", "rnn", 16, 2),)
+    both = CONFIG.replace("hidden = 16", "hidden = 16\nhidden_size = 16")
+    with pytest.raises(GraphtoolsError, match="gives both 'hidden_size' and its older name 'hidden'"):
+        load_config(write_config(tmp_path / "c.toml", both))
+    with pytest.raises(GraphtoolsError, match="lacks 'hidden_size'"):
+        load_config(write_config(tmp_path / "d.toml", CONFIG.replace("hidden = 16", "")))
+    config = load_config(write_config(tmp_path / "e.toml", old))
+    assert "hidden_size = 16" in config.to_toml() and "num_layers = 2" in config.to_toml()

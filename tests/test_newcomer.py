@@ -222,11 +222,12 @@ def test_train_cli_prints_each_epoch_before_the_next_starts(mnist, tmp_path, mon
     printed = []
     original = training.run_epochs
 
-    def spy(*args, on_epoch=None, **kwargs):
-        def record(r):
-            on_epoch(r)
+    class Record(training.Callback):  # runs after the CLI's own epoch line
+        def on_epoch_end(self, r, result):
             printed.append(r["epoch"])
-        return original(*args, on_epoch=record, **kwargs)
+
+    def spy(*args, callbacks=(), **kwargs):
+        return original(*args, callbacks=[*callbacks, Record()], **kwargs)
 
     monkeypatch.setattr(training, "run_epochs", spy)
     result = _train(mnist, tmp_path / "p.npz", "--cell", "rnn", "--hidden", "4", "--epochs", "2")

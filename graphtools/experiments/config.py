@@ -44,14 +44,42 @@ _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
+#: Older names of :class:`ModelSpec` fields, still read from configs and the settings of records
+#: written before the fields took ``torch.nn``'s names.
+LEGACY_MODEL_KEYS = {"hidden": "hidden_size", "layers": "num_layers"}
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """One architecture of the sweep; ``name`` labels its runs (and checkpoint files)."""
+    """One architecture of the sweep; ``name`` labels its runs (and checkpoint files).  The sizes
+    carry ``torch.nn``'s names, as :class:`graphtools.nn.SequenceClassifier` does."""
 
     name: str
     cell: str
-    hidden: int
-    layers: int = 1
+    hidden_size: int
+    num_layers: int = 1
+
+    @property
+    def hidden(self) -> int:
+        """The older name of :attr:`hidden_size`."""
+        return self.hidden_size
+
+    @property
+    def layers(self) -> int:
+        """The older name of :attr:`num_layers`."""
+        return self.num_layers
+
+
+def model_settings(table: dict) -> dict:
+    """A ``[[model]]`` table or a record's ``settings["model"]`` under the current key names
+    (``hidden`` -> ``hidden_size``, ``layers`` -> ``num_layers``); other keys unchanged.
+
+    Example
+    -------
+    >>> model_settings({"name": "m", "cell": "rnn", "hidden": 8, "layers": 1})
+    {'name': 'm', 'cell': 'rnn', 'hidden_size': 8, 'num_layers': 1}
+    """
+    return {LEGACY_MODEL_KEYS.get(k, k): v for k, v in table.items()}
 
 
 @dataclass(frozen=True)
@@ -207,10 +235,16 @@ def _model(where: str, table) -> ModelSpec:
     if not isinstance(table, dict):
         raise _fail(where, "each [[model]] must be a table")
     known = {f.name for f in dataclasses.fields(ModelSpec)}
-    unknown = sorted(set(table) - known)
+    unknown = sorted(set(table) - known - set(LEGACY_MODEL_KEYS))
     if unknown:
         raise _fail(where, f"unknown [[model]] key {unknown[0]!r} (known: {', '.join(sorted(known))})")
-    missing = [k for k in ("name", "cell", "hidden") if k not in table]
+    for old, new in LEGACY_MODEL_KEYS.items():
+        if old in table and new in table:
+            raise _fail(where, f"a [[model]] gives both {new!r} and its older name {old!r}")
+    size = next((k for k in ("hidden_size", "hidden") if k in table), None)
+    depth = next((k for k in ("num_layers", "layers") if k in table), "num_layers")
+    missing = [k for k, present in (("name", "name" in table), ("cell", "cell" in table), ("hidden_size", size))
+               if not present]
     if missing:
         raise _fail(where, f"a [[model]] lacks {missing[0]!r}")
     name = table["name"]
@@ -218,8 +252,7 @@ def _model(where: str, table) -> ModelSpec:
         raise _fail(where, f"model name {name!r} must be letters, digits, '-', '_' or '.' (it names files)")
     if table["cell"] not in CELLS:
         raise _fail(where, f"model {name}: cell must be one of {', '.join(CELLS)}, got {table['cell']!r}")
-    return ModelSpec(name, table["cell"], _int(where, "hidden", table["hidden"], 1),
-                     _int(where, "layers", table.get("layers", 1), 1))
+    return ModelSpec(name, table["cell"], _int(where, size, table[size], 1), _int(where, depth, table.get(depth, 1), 1))
 
 
 def config_from_dict(doc: dict, where: str, base: str | None = None) -> SweepConfig:
@@ -346,5 +379,5 @@ def with_overrides(config: SweepConfig, **changes) -> SweepConfig:
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
-__all__ = ["PRESETS", "TRAINERS", "check_trainer", "ModelSpec", "SweepConfig", "config_from_dict", "load_config", "load_preset",
+__all__ = ["PRESETS", "TRAINERS", "LEGACY_MODEL_KEYS", "check_trainer", "ModelSpec", "model_settings", "SweepConfig", "config_from_dict", "load_config", "load_preset",
            "preset_text", "with_overrides"]

@@ -10,9 +10,11 @@ future, collected once).
   of it: it starts on some worker as soon as the dense model exists, with no barrier.  Dense
   runs have a higher Dask priority.  At most twice the cluster's threads are in flight, so
   the queue on the cluster stays short and progress stays meaningful.
-* **Threads.**  A run's BLAS threads are the cores of its worker's host divided by the Dask
-  threads on that host (:func:`graphtools.cluster.blas_threads`, the split ``--jobs N`` makes
-  on one machine): runs never oversubscribe the cores.
+* **Threads.**  A run's threads -- BLAS, and graphtools' own thread budget that sizes the
+  pruning and training thread pools -- are the cores of its worker's host divided by the Dask
+  threads on that host (:func:`graphtools.cluster.task_budget`, the split ``--jobs N`` makes on
+  one machine): runs never oversubscribe the cores.  The cluster's shape (hosts, threads) is
+  asked of the scheduler at most every :data:`SHAPE_SECONDS`.
 * **Checkpoints.**  Before the first run the client writes a marker file with a random token
   into OUT and asks every worker whether it reads the same token.  All do: OUT is shared,
   workers write checkpoints there themselves.  None do: OUT is private to the client, each
@@ -41,11 +43,14 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 
 from graphtools.atomic import write_atomic
-from graphtools.cluster import check_readable, connect, task_threads, threads_by_host
+from graphtools.cluster import check_readable, connect, task_budget, threads_by_host
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.executors import Executor, progress_sender
 from graphtools.experiments.run import RunSpec, execute
 
 MARKER_NAME = ".graphtools-cluster"
+#: How long the cluster's shape (hosts and threads) is taken as known before asking again.
+SHAPE_SECONDS = 5.0
 
 
 # ---------------------------------------------------------------- worker side
@@ -63,23 +68,14 @@ def _run_task(config, spec: RunSpec, out_dir: str, shared: bool, token: str, top
               host_threads: dict, dense=None) -> dict:
     """One run on a Dask worker; returns ``{"record": ..., "checkpoint": bytes or None}``."""
     from distributed import get_worker
-    from threadpoolctl import threadpool_limits
 
     worker = get_worker()
-    threads = task_threads(host_threads)
-    last = [0.0]
-
-    def send(p) -> None:
-        now = time.monotonic()
-        if now - last[0] > 0.5 or p.batch == p.batches:
-            last[0] = now
-            with contextlib.suppress(Exception):
-                worker.log_event(topic, [spec.key, p.epoch, p.epochs, p.batch, p.batches])
+    send = progress_sender(spec.key, lambda message: worker.log_event(topic, message))
 
     with contextlib.suppress(Exception):
         epochs = config.epochs if spec.dense else config.finetune_epochs
         worker.log_event(topic, [spec.key, 1, epochs, 0, 1])  # started: no longer "queued"
-    with threadpool_limits(threads):
+    with task_budget(host_threads) as threads:
         if shared:
             if not _sees_marker(os.path.join(out_dir, MARKER_NAME), token):
                 raise GraphtoolsError(f"worker {worker.address} does not see the sweep folder {out_dir} that the "
@@ -119,10 +115,10 @@ def detect_shared(client, out_dir: str, marker: str, token: str) -> bool:
     return bool(sharing)
 
 
-class DaskExecutor:
-    """Runs of a sweep as Dask tasks (see the module docstring); the executor interface of
-    :mod:`graphtools.experiments.sweep`: ``slots``, ``chains``, ``label``, :meth:`submit`,
-    :meth:`wait`; a context manager that closes the connection (and a ``local:N`` cluster)."""
+class DaskExecutor(Executor):
+    """Runs of a sweep as Dask tasks (see the module docstring); an
+    :class:`graphtools.experiments.executors.Executor` whose :meth:`close` closes the connection
+    (and a ``local:N`` cluster)."""
 
     chains, label = True, "queued"
 
@@ -148,12 +144,21 @@ class DaskExecutor:
         client.subscribe_topic(self.topic, lambda event: self.messages.put(event[1]))
         self.futures: dict = {}  # our future -> (Dask future, spec, parent Dask future)
         self.scattered: dict = {}  # dense key -> scattered checkpoint bytes (private OUT)
+        self.shape: tuple[float, dict] | None = None  # (when asked, host -> threads)
 
     # the executor interface
 
+    def _hosts(self) -> dict[str, int]:
+        """Host -> Dask threads (:func:`graphtools.cluster.threads_by_host`), asked of the scheduler
+        at most every :data:`SHAPE_SECONDS` (each ask is a round trip; workers may come and go)."""
+        now = time.monotonic()
+        if self.shape is None or now - self.shape[0] > SHAPE_SECONDS:
+            self.shape = (now, threads_by_host(self.connection))
+        return self.shape[1]
+
     @property
     def slots(self) -> int:
-        return max(2, 2 * sum(threads for _, threads in self.connection.threads().values()))
+        return max(2, 2 * sum(self._hosts().values()))
 
     def submit(self, config, spec: RunSpec, out_dir: str, parent: Future | None = None) -> Future:
         client = self.connection.client
@@ -165,7 +170,7 @@ class DaskExecutor:
                 dependency = self._dense_bytes(spec)
         config = dataclasses.replace(config, data=os.path.abspath(config.data))  # workers have another cwd
         task = client.submit(_run_task, config, spec, self.out_dir, self.shared, self.token, self.topic,
-                             threads_by_host(self.connection),
+                             self._hosts(),
                              dependency, key=f"{spec.key}#{secrets.token_hex(4)}", pure=False, retries=0,
                              priority=1 if spec.dense else 0)
         future: Future = Future()
@@ -192,12 +197,6 @@ class DaskExecutor:
             if getattr(self, "marker", None):
                 os.unlink(self.marker)
         self.connection.close()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # helpers
 

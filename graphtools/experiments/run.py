@@ -19,9 +19,10 @@ from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summariz
 from graphtools.experiments.results import SCHEMA
 from graphtools.io import load_state
 from graphtools.model import describe
-from graphtools.nn.classifier import SequenceClassifier, load_model
+from graphtools.nn.classifier import SequenceClassifier
+from graphtools.nn.run import build_and_fit
 from graphtools.nn.training import evaluate, fit
-from graphtools.prune import InfeasibleSparsity, prune_state, write_pruned
+from graphtools.prune import InfeasibleSparsity, prune_state
 from graphtools.threads import with_blas_threads
 
 DENSE = "dense"
@@ -114,7 +115,7 @@ def trainer_functions(config: SweepConfig):
 def _identity(config: SweepConfig, spec: RunSpec) -> dict:
     """The fields every record starts with."""
     return {"schema": SCHEMA, "key": spec.key, "sweep": config.name, "model": spec.model.name,
-            "cell": spec.model.cell, "hidden": spec.model.hidden, "num_layers": spec.model.layers,
+            "cell": spec.model.cell, "hidden_size": spec.model.hidden_size, "num_layers": spec.model.num_layers,
             "dataset": config.dataset, "method": spec.method, "sparsity": spec.sparsity, "seed": spec.seed,
             "settings": config.settings(spec.model, spec.dense), "trainer": config.trainer,
             "device": config.device}
@@ -141,14 +142,8 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
     meta = {"dataset": config.dataset, "data_note": train.note, "sweep": config.name, "run": spec.key,
             "trainer": config.trainer, "device": config.device}
     fit, evaluate = trainer_functions(config)
-    accuracy_pruned, pruning = None, None
-    if spec.dense:
-        model = SequenceClassifier(spec.model.cell, train.features, spec.model.hidden, spec.model.layers,
-                                   train.num_classes, seed=spec.seed)
-        result = fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                     clip=config.clip, seed=spec.seed, test=(test.x, test.y), checkpoint=path,
-                     progress=progress, meta=meta, workers=workers)
-    else:
+    accuracy_pruned, pruning, init = None, None, None
+    if not spec.dense:
         dense_path = RunSpec(spec.model, DENSE, 0.0, spec.seed).checkpoint(out_dir)
         if not os.path.exists(dense_path):
             raise GraphtoolsError(f"{spec.key}: the dense checkpoint {dense_path} is missing")
@@ -160,16 +155,14 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
             return _stamp({**_identity(config, spec), "status": INFEASIBLE, "reason": str(exc),
                            "data_note": config.data_label or train.note}, start)
         pruning = report.record()
-        pruned_path = path[:-len(".npz")] + ".pruned.npz"
-        write_pruned(pruned_path, state, checkpoint.metadata, report)
-        try:
-            model = load_model(pruned_path)
-        finally:
-            os.unlink(pruned_path)
-        accuracy_pruned = evaluate(model, test.x, test.y).accuracy
-        result = fit(model, train.x, train.y, epochs=config.finetune_epochs, batch_size=config.batch_size,
-                     lr=config.finetune_lr, clip=config.clip, seed=spec.seed, test=(test.x, test.y),
-                     checkpoint=path, progress=progress, meta=meta, workers=workers)
+        init = SequenceClassifier.from_state(state, checkpoint.metadata, source=dense_path)
+        init.meta["pruning"] = pruning  # the fine-tuned checkpoint says how it was pruned
+        accuracy_pruned = evaluate(init, test.x, test.y).accuracy
+    model, result = build_and_fit(
+        train, test, output=path, seed=spec.seed, cell=spec.model.cell, hidden_size=spec.model.hidden_size,
+        num_layers=spec.model.num_layers, init=init, init_name=spec.key, batch_size=config.batch_size, meta=meta,
+        trainer=fit, epochs=config.epochs if spec.dense else config.finetune_epochs, clip=config.clip,
+        lr=config.lr if spec.dense else config.finetune_lr, progress=progress, workers=workers)
     noise = [{"snr_db": snr, "accuracy": evaluate(model, *_xy(_dataset(config, "test", snr))).accuracy}
              for snr in config.noise_snr]
     description = describe(load_state(path).tensors)

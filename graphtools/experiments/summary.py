@@ -8,7 +8,7 @@ import io
 from graphtools.atomic import write_atomic
 
 #: Record fields copied as they are, in this order.
-RUN_COLUMNS = ("key", "status", "model", "cell", "hidden", "num_layers", "dataset", "method", "sparsity", "seed",
+RUN_COLUMNS = ("key", "status", "model", "cell", "hidden_size", "num_layers", "dataset", "method", "sparsity", "seed",
                "actual_sparsity", "accuracy", "accuracy_pruned", "dense_accuracy", "loss", "seconds", "reason")
 #: Per pruned weight and step layer: ``<layer name>.<measure>``.
 LAYER_COLUMNS = ("density", "sigma2", "spectral_gap", "normalized_gap", "ramanujan_gap", "is_ramanujan")
@@ -20,6 +20,7 @@ def summary_rows(records: list[dict]) -> tuple[list[str], list[dict]]:
     rows = []
     for record in records:
         row = {k: record.get(k) for k in RUN_COLUMNS}
+        row["hidden_size"] = record.get("hidden_size", record.get("hidden"))  # "hidden" in older records
         for name, value in (record.get("summary") or {}).items():
             row[f"summary.{name}"] = value
         for entry in record.get("noise") or []:

@@ -8,13 +8,10 @@ once in worker processes, each with ``threads() // jobs`` threads (at least one;
 sweep (Ctrl-C, a kill) loses only the runs in progress; running it again skips every
 run already in the results file.
 
-Runs are started by an *executor*: in this process (``jobs=1``), in a process pool
-(``jobs > 1``), or as tasks on a Dask cluster (``cluster=``, see
-:mod:`graphtools.experiments.dask_executor`).  All three have ``slots`` (runs in flight at
-most), ``chains`` (whether a pruned run may be submitted while its dense run is still in
-flight, as a dependency), ``label`` (the state of a submitted run before its first progress
-message), ``submit(config, spec, out_dir, parent=None) -> Future`` and
-``wait(futures, timeout) -> finished futures``; the bookkeeping below is the same for all.
+Runs are started by an *executor* (:mod:`graphtools.experiments.executors`): in this process
+(``jobs=1``), in a process pool (``jobs > 1``), or as tasks on a Dask cluster (``cluster=``, see
+:mod:`graphtools.experiments.dask_executor`).  A :class:`Scheduler` does the bookkeeping, the same
+for all three: what waits, what runs, what is recorded.
 """
 
 from __future__ import annotations
@@ -22,24 +19,20 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
-import multiprocessing
 import os
-import queue as queue_module
-import signal
-import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 from graphtools.atomic import write_atomic
 from graphtools.errors import GraphtoolsError
-from graphtools.experiments.config import SweepConfig, check_trainer
+from graphtools.experiments.config import SweepConfig, check_trainer, model_settings
 from graphtools.experiments.results import (
     RESULTS_NAME, SUMMARY_NAME, append_record, read_records, repair_results,
 )
-from graphtools.experiments.run import INFEASIBLE, RunSpec, execute, plan
+from graphtools.experiments.executors import Executor, InlineExecutor, ProcessExecutor
+from graphtools.experiments.run import DENSE, INFEASIBLE, RunSpec, execute, plan
 from graphtools.experiments.summary import write_summary
-from graphtools.threads import blas_threads, set_threads, worker_threads
 
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".sweep.lock"
@@ -76,86 +69,6 @@ class SweepResult:
     seconds: float = 0.0
 
 
-# ---------------------------------------------------------------- worker side
-
-_worker: dict = {}
-
-
-def _init_worker(messages, parent: int, threads: int, blas: int) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
-    set_threads(threads, blas=blas)
-    _worker.update(messages=messages, threads=threads)
-    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A killed sweep leaves no workers behind: each exits within a second of its parent (an idle
-    worker would otherwise wait forever for work that never comes)."""
-    while os.getppid() == parent:
-        time.sleep(0.5)
-    os._exit(1)
-
-
-def _progress_sender(key: str):
-    messages = _worker.get("messages")
-    last = [0.0]
-
-    def send(p):
-        now = time.monotonic()
-        if messages is not None and (now - last[0] > 0.5 or p.batch == p.batches):
-            last[0] = now
-            with contextlib.suppress(Exception):
-                messages.put_nowait((key, p.epoch, p.epochs, p.batch, p.batches))
-    return send
-
-
-def _run_in_worker(config: SweepConfig, spec: RunSpec, out_dir: str) -> dict:
-    return execute(config, spec, out_dir, workers=_worker.get("threads"), progress=_progress_sender(spec.key))
-
-
-class _Inline:
-    """The executor of ``jobs=1``: a submitted run starts at the next :meth:`wait`, in this
-    process (so the progress line names the run while it runs)."""
-
-    slots, chains, label = 1, False, "starting"
-
-    def __init__(self, on_progress):
-        self.on_progress = on_progress
-        self.pending: list = []
-
-    def submit(self, config, spec, out_dir, parent=None) -> Future:
-        future: Future = Future()
-        self.pending.append((future, config, spec, out_dir))
-        return future
-
-    def wait(self, futures, timeout: float) -> set:
-        while self.pending:
-            future, config, spec, out_dir = self.pending.pop(0)
-            try:
-                future.set_result(execute(config, spec, out_dir, progress=lambda p, k=spec.key: self.on_progress(
-                    (k, p.epoch, p.epochs, p.batch, p.batches))))
-            except Exception as exc:  # recorded as the run's failure; Ctrl-C still stops the sweep
-                future.set_exception(exc)
-        return {f for f in futures if f.done()}
-
-
-class _Pool:
-    """The executor of ``jobs > 1``: ``jobs`` spawned worker processes."""
-
-    chains, label = False, "starting"
-
-    def __init__(self, pool: ProcessPoolExecutor, messages, jobs: int, on_progress):
-        self.pool, self.messages, self.slots, self.on_progress = pool, messages, jobs, on_progress
-
-    def submit(self, config, spec, out_dir, parent=None) -> Future:
-        return self.pool.submit(_run_in_worker, config, spec, out_dir)
-
-    def wait(self, futures, timeout: float) -> set:
-        finished, _ = wait(list(futures), timeout=timeout, return_when=FIRST_COMPLETED)
-        _drain(self.messages, self.on_progress)
-        return finished
-
-
 # ---------------------------------------------------------------- the sweep
 
 
@@ -190,17 +103,15 @@ def _finished(records: list[dict], runs: list[RunSpec], config: SweepConfig, res
         spec = planned.get(record["key"])
         if spec is None:
             continue
-        changes = _changed(record.get("settings") or {}, config.settings(spec.model, spec.dense))
+        settings = dict(record.get("settings") or {})
+        if isinstance(settings.get("model"), dict):  # older records: "hidden" and "layers"
+            settings["model"] = model_settings(settings["model"])
+        changes = _changed(settings, config.settings(spec.model, spec.dense))
         if changes:
             raise GraphtoolsError(f"{results}: run {record['key']} was made with other settings "
                                   f"({', '.join(changes)}); use another --out folder")
         done[record["key"]] = record
     return done
-
-
-def _units(config: SweepConfig, spec: RunSpec) -> float:
-    """A run's cost in epochs (evaluation and measuring count as about one more)."""
-    return (config.epochs if spec.dense else config.finetune_epochs) + 1.0
 
 
 def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, progress=None,
@@ -232,6 +143,18 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
         raise GraphtoolsError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     with _lock(out_dir):
         return _sweep(config, out_dir, jobs, progress, figures, cluster)
+
+
+def make_executor(jobs: int, cluster: str | None, config: SweepConfig, out_dir: str, on_progress) -> Executor:
+    """The executor of a sweep: on the Dask ``cluster`` when given, else ``jobs`` processes (in
+    this one for ``jobs=1``)."""
+    if cluster:
+        from graphtools.experiments.dask_executor import DaskExecutor
+
+        return DaskExecutor(cluster, config, out_dir, on_progress)
+    if jobs == 1:
+        return InlineExecutor(on_progress, run=execute)  # looked up now: tests may replace execute
+    return ProcessExecutor(jobs, on_progress)
 
 
 def remove_stale_temporaries(out_dir: str) -> list[str]:
@@ -269,92 +192,11 @@ def _sweep(config, out_dir, jobs, progress, figures, cluster=None) -> SweepResul
     done = _finished(records, runs, config, results)
     write_atomic(os.path.join(out_dir, CONFIG_NAME), config.to_toml())
     result.total, result.skipped = len(runs), sum(spec.key in done for spec in runs)
-
-    available = {key for key, r in done.items() if r["method"] == "dense"
-                 and os.path.exists(os.path.join(out_dir, r["checkpoint"]))}
-    queue = [spec for spec in runs if spec.key not in done]
-    # a finished dense run whose checkpoint was deleted is run again (without a new record)
-    needed = {spec.dense_key for spec in queue if not spec.dense}
-    restore = [spec for spec in runs if spec.dense and spec.key in done and spec.key in needed
-               and spec.key not in available]
-    queue = restore + queue
-    if restore:
-        result.notes.append(f"re-training {len(restore)} dense model(s) whose checkpoint is missing")
-
-    total_units = sum(_units(config, s) for s in queue)
-    finished_units = 0.0
-    running: dict = {}  # future -> spec
-    pending_dense: dict = {}  # key of a dense run in flight -> its future (for executors that chain)
-    states: dict[str, float] = {}  # key -> fraction done
-    labels: dict[str, str] = {}
-    failed_dense: set[str] = set()
-
-    def report(event=None):
-        if progress is None:
-            return
-        partial = sum(states.get(s.key, 0.0) * _units(config, s) for s in running.values())
-        elapsed = time.perf_counter() - start
-        units = finished_units + partial
-        eta = elapsed / units * (total_units - units) if units > 0 else None
-        count = sum(spec.key in done for spec in runs)
-        progress(SweepProgress(count, len(runs), {s.key: labels.get(s.key, executor.label)
-                                                  for s in running.values()}, elapsed, eta, event,
-                               len(result.failures), getattr(executor, "dashboard", None)))
-
-    def on_progress(message):
-        key, epoch, epochs, batch, batches = message
-        states[key] = (epoch - 1 + batch / batches) / epochs
-        labels[key] = f"epoch {epoch}/{epochs}"
-        report()
-
-    executor = None
-    with contextlib.ExitStack() as stack:
-        if cluster:
-            from graphtools.experiments.dask_executor import DaskExecutor
-
-            executor = stack.enter_context(DaskExecutor(cluster, config, out_dir, on_progress))
-        elif jobs == 1:
-            executor = _Inline(on_progress)
-        else:
-            context = multiprocessing.get_context("spawn")
-            messages = context.Queue()
-            threads = worker_threads(jobs)  # jobs x threads never exceeds the budget
-            pool = ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                       initargs=(messages, os.getpid(), threads, min(threads, blas_threads())))
-            stack.callback(_stop_pool, pool)
-            executor = _Pool(pool, messages, jobs, on_progress)
-        report()
-        while queue or running:
-            for spec in list(queue):
-                if len(running) >= executor.slots:
-                    break
-                if not spec.dense and spec.dense_key in failed_dense:
-                    queue.remove(spec)
-                    result.failures.append((spec.key, f"its dense run {spec.dense_key} failed"))
-                    continue
-                chained = executor.chains and spec.dense_key in pending_dense
-                if spec.dense or spec.dense_key in available or chained:
-                    queue.remove(spec)
-                    future = executor.submit(config, spec, out_dir,
-                                             parent=pending_dense.get(spec.dense_key) if chained else None)
-                    running[future] = spec
-                    if spec.dense:
-                        pending_dense[spec.key] = future
-                    report()
-            if not running:
-                if queue:
-                    raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
-                break  # the last runs depended on a failed dense run
-            finished = executor.wait(list(running), timeout=1.0)
-            for future in finished:
-                spec = running.pop(future)
-                pending_dense.pop(spec.key, None)
-                finished_units += _units(config, spec)
-                states.pop(spec.key, None)
-                event = _collect(future, spec, done, available, failed_dense, results, result, summary)
-                report(event)
-            if not finished:
-                report()
+    scheduler = Scheduler(config, out_dir, runs, done, result, progress=progress, start=start)
+    if scheduler.restored:
+        result.notes.append(f"re-training {scheduler.restored} dense model(s) whose checkpoint is missing")
+    with make_executor(jobs, cluster, config, out_dir, scheduler.on_progress) as executor:
+        scheduler.run(executor)
     result.seconds = time.perf_counter() - start
     if figures and config.figures:  # no figure kinds: no plotting library to import
         result.figures, notes = _figures(config, out_dir, results)
@@ -362,53 +204,132 @@ def _sweep(config, out_dir, jobs, progress, figures, cluster=None) -> SweepResul
     return result
 
 
-def _drain(messages, on_progress) -> None:
-    if messages is None:
-        return
-    while True:
+class Scheduler:
+    """The bookkeeping of one sweep invocation, whatever the executor.
+
+    It submits every unfinished run of ``runs`` (``done``: key -> record of the finished ones) as
+    soon as it may start -- a dense run at once, a pruned run once its dense checkpoint exists (or,
+    with an executor that ``chains``, with its dense run in flight as a dependency) -- keeping at
+    most ``executor.slots`` in flight; records each run that finishes (appending to
+    ``results.jsonl`` and rewriting ``summary.csv``) into ``result``; fails the pruned runs of a
+    failed dense run without starting them; and reports a :class:`SweepProgress` to ``progress``.
+    A finished dense run whose checkpoint was deleted is run again first (without a new record).
+    """
+
+    def __init__(self, config: SweepConfig, out_dir: str, runs: list[RunSpec], done: dict[str, dict],
+                 result: SweepResult, *, progress=None, start: float | None = None):
+        self.config, self.out_dir, self.runs, self.done, self.result = config, out_dir, runs, done, result
+        self.progress, self.start = progress, time.perf_counter() if start is None else start
+        self.results, self.summary = result.results, result.summary
+        #: dense keys whose checkpoint is there: their pruned runs may start
+        self.available = {key for key, r in done.items() if r["method"] == DENSE
+                          and os.path.exists(os.path.join(out_dir, r["checkpoint"]))}
+        queue = [spec for spec in runs if spec.key not in done]
+        needed = {spec.dense_key for spec in queue if not spec.dense}
+        restore = [spec for spec in runs if spec.dense and spec.key in done and spec.key in needed
+                   and spec.key not in self.available]
+        self.restored = len(restore)
+        self.queue: list[RunSpec] = restore + queue
+        self.running: dict[Future, RunSpec] = {}
+        self.dense_in_flight: dict[str, Future] = {}  # for executors that chain
+        self.failed_dense: set[str] = set()
+        self.fraction: dict[str, float] = {}  # key -> fraction of a running run done
+        self.labels: dict[str, str] = {}  # key -> e.g. "epoch 2/3"
+        self.total_units = sum(self._units(spec) for spec in self.queue)
+        self.finished_units = 0.0
+        self.executor: Executor | None = None
+
+    def run(self, executor: Executor) -> None:
+        """Submit and collect until every run is recorded or failed."""
+        self.executor = executor
+        self.report()
+        while self.queue or self.running:
+            self.submit_ready()
+            if not self.running:
+                if self.queue:
+                    raise GraphtoolsError("internal error: runs wait for dense models that are not scheduled")
+                break  # the last runs depended on a failed dense run
+            finished = executor.wait(list(self.running), timeout=1.0)
+            for future in finished:
+                self.report(self.collect(future))
+            if not finished:
+                self.report()
+
+    def submit_ready(self) -> None:
+        """Submit every queued run that may start now, while slots are free."""
+        for spec in list(self.queue):
+            if len(self.running) >= self.executor.slots:
+                return
+            if not spec.dense and spec.dense_key in self.failed_dense:
+                self.queue.remove(spec)
+                self.result.failures.append((spec.key, f"its dense run {spec.dense_key} failed"))
+                continue
+            parent = self.dense_in_flight.get(spec.dense_key) if self.executor.chains else None
+            if spec.dense or spec.dense_key in self.available or parent is not None:
+                self.queue.remove(spec)
+                future = self.executor.submit(self.config, spec, self.out_dir, parent=parent)
+                self.running[future] = spec
+                if spec.dense:
+                    self.dense_in_flight[spec.key] = future
+                self.report()
+
+    def collect(self, future: Future) -> str:
+        """Record a finished run (or its failure); returns the progress event line."""
+        spec = self.running.pop(future)
+        self.dense_in_flight.pop(spec.key, None)
+        self.fraction.pop(spec.key, None)
+        self.finished_units += self._units(spec)
         try:
-            on_progress(messages.get_nowait())
-        except (queue_module.Empty, OSError, ValueError):
-            return
-
-
-def _collect(future, spec, done, available, failed_dense, results, result, summary) -> str:
-    """Record a finished run (or its failure); returns the progress event line."""
-    try:
-        record = future.result()
-    except GraphtoolsError as exc:
-        message = str(exc)
-    except Exception as exc:  # a bug in a worker: keep the sweep going, say what happened
-        message = f"internal error ({type(exc).__name__}: {exc})"
-    else:
-        if spec.key in done:  # a restored dense checkpoint: its record is already there
-            available.add(spec.key)
+            record = future.result()
+        except GraphtoolsError as exc:
+            return self._fail(spec, str(exc))
+        except Exception as exc:  # a bug in a worker: keep the sweep going, say what happened
+            return self._fail(spec, f"internal error ({type(exc).__name__}: {exc})")
+        if spec.key in self.done:  # a restored dense checkpoint: its record is already there
+            self.available.add(spec.key)
             return f"restored {spec.key}"
-        record["dense_accuracy"] = record["accuracy"] if spec.dense else done[spec.dense_key]["accuracy"]
-        append_record(results, record)
-        done[spec.key] = record
-        result.ran += 1
+        record["dense_accuracy"] = record["accuracy"] if spec.dense else self.done[spec.dense_key]["accuracy"]
+        append_record(self.results, record)
+        self.done[spec.key] = record
+        self.result.ran += 1
         if spec.dense:
-            available.add(spec.key)
-        write_summary(summary, list(done.values()))
+            self.available.add(spec.key)
+        write_summary(self.summary, list(self.done.values()))
         if record["status"] == INFEASIBLE:
-            result.infeasible.append((spec.key, record["reason"]))
+            self.result.infeasible.append((spec.key, record["reason"]))
             return f"infeasible {spec.key}: {record['reason']}"
         return f"finished {spec.key}: accuracy {100 * record['accuracy']:.2f}%"
-    if spec.dense:
-        failed_dense.add(spec.key)
-    result.failures.append((spec.key, message))
-    return f"FAILED {spec.key}: {message}"
 
+    def _fail(self, spec: RunSpec, message: str) -> str:
+        if spec.dense:
+            self.failed_dense.add(spec.key)
+        self.result.failures.append((spec.key, message))
+        return f"FAILED {spec.key}: {message}"
 
-def _stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Shut the pool down; after an interruption, stop its workers at once."""
-    processes = dict(getattr(pool, "_processes", None) or {})
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes.values():
-        with contextlib.suppress(Exception):
-            if process.is_alive():
-                process.terminate()
+    def on_progress(self, message: tuple) -> None:
+        """A progress message ``(key, epoch, epochs, batch, batches)`` of a running run."""
+        key, epoch, epochs, batch, batches = message
+        self.fraction[key] = (epoch - 1 + batch / batches) / epochs
+        self.labels[key] = f"epoch {epoch}/{epochs}"
+        self.report()
+
+    def report(self, event: str | None = None) -> None:
+        """Call ``progress`` with the runs done, running and failed and an ETA from the epochs so far."""
+        if self.progress is None:
+            return
+        partial = sum(self.fraction.get(s.key, 0.0) * self._units(s) for s in self.running.values())
+        elapsed = time.perf_counter() - self.start
+        units = self.finished_units + partial
+        eta = elapsed / units * (self.total_units - units) if units > 0 else None
+        label = self.executor.label if self.executor is not None else "starting"
+        self.progress(SweepProgress(
+            sum(spec.key in self.done for spec in self.runs), len(self.runs),
+            {s.key: self.labels.get(s.key, label) for s in self.running.values()}, elapsed, eta, event,
+            len(self.result.failures), getattr(self.executor, "dashboard", None)))
+
+    def _units(self, spec: RunSpec) -> float:
+        """A run's cost in epochs (evaluation and measuring count as about one more)."""
+        return (self.config.epochs if spec.dense else self.config.finetune_epochs) + 1.0
 
 
 def _figures(config: SweepConfig, out_dir: str, results: str) -> tuple[list[str], list[str]]:

@@ -27,7 +27,13 @@ tanh over all 4H pre-activations gives ``tanh(a/2)`` for i, f, o and
 passes.  The LSTM also folds its inputs and biases into the per-step product
 (``[h_t | x_t | 1]`` times ``[W_hh | W_ih | b]^T``) instead of a separate input
 projection, and takes all its weight and bias gradients from one product.
-Gradients are returned in PyTorch's order.
+Each step writes ``h_{t+1}`` straight into the next step's product input (the
+hidden states returned are a strided view of it: no copy per step), and
+backward computes the gate derivatives per step, on the step's gates while they
+are in cache, into buffers reused from step to step (no allocation per step).
+Every floating-point operation is the same, in the same order, as before these
+changes: results are bit-for-bit unchanged.  Gradients are returned in
+PyTorch's order.
 """
 
 from __future__ import annotations
@@ -69,10 +75,10 @@ def layer_forward(cell: str, x: np.ndarray, W_ih, W_hh, b_ih, b_hh,
         raise ValueError(f"unknown cell {cell!r}")
     T, B, _ = x.shape
     H, dtype, ws = W_hh.shape[1], W_hh.dtype, workspace
+    if cell == "lstm":
+        return _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, ws)
     hs = _empty(ws, "hs", (T + 1, B, H), dtype)
     hs[0] = 0
-    if cell == "lstm":
-        return _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws)
     Wt = np.ascontiguousarray(W_hh.T)
     if cell == "rnn":
         xp = _project(ws, "xp", x, W_ih, b_ih + b_hh)
@@ -168,27 +174,30 @@ def _ifog(H: int) -> np.ndarray:
     return np.r_[0:2 * H, 3 * H:4 * H, 2 * H:3 * H]
 
 
-def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
+def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, ws):
     T, B, F = x.shape
     H, dtype = W_hh.shape[1], W_hh.dtype
     K = H + F + 1
     order = _ifog(H)
     scale = np.ones(4 * H, dtype=dtype)
     scale[:3 * H] = 0.5
-    # One product per step does it all: Z[t] = [h_t | x_t | 1] times [W_hh | W_ih | b]^T, gate rows
-    # in the internal order and pre-scaled.  Folding the inputs and the biases into the recurrent
-    # product is cheaper than a separate thin (K = F) input projection plus an addition per step,
-    # and backward gets all weight gradients from one product as well.
+    # One product per step does it all: gates[t] = [h_t | x_t | 1] times [W_hh | W_ih | b]^T, gate
+    # rows in the internal order and pre-scaled.  Folding the inputs and the biases into the
+    # recurrent product is cheaper than a separate thin (K = F) input projection plus an addition
+    # per step, and backward gets all weight gradients from one product as well.
     W = np.empty((4 * H, K), dtype=dtype)
     W[:, :H] = W_hh[order]
     W[:, H:H + F] = W_ih[order]
     W[:, -1] = (b_ih + b_hh)[order]
     W *= scale[:, None]
     Wt = np.ascontiguousarray(W.T)
-    Z = _empty(ws, "z", (T, B, K), dtype)
+    # Z[t] = [h_t | x_t | 1]; step t writes h_{t+1} straight into Z[t + 1] (no copy), so the
+    # hidden states are the strided view Z[1:, :, :H]
+    Z = _empty(ws, "z", (T + 1, B, K), dtype)
     Z[0, :, :H] = 0
-    Z[:, :, H:H + F] = x
-    Z[:, :, -1] = 1
+    Z[:T, :, H:H + F] = x
+    Z[:T, :, -1] = 1
+    Z[T, :, H:] = 0  # never read; kept defined
     gates = _empty(ws, "gates", (T, B, 4 * H), dtype)  # activated i, f, o, g
     cs = _empty(ws, "cs", (T + 1, B, H), dtype)
     cs[0] = 0
@@ -202,54 +211,63 @@ def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, hs, ws):
         sig *= 0.5
         sig += 0.5
         i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
-        np.multiply(f, cs[t], out=cs[t + 1])
+        c = cs[t + 1]
+        np.multiply(f, cs[t], out=c)
         np.multiply(i, g, out=ig)
-        cs[t + 1] += ig
-        np.tanh(cs[t + 1], out=tcs[t])
-        np.multiply(o, tcs[t], out=hs[t + 1])
-        if t + 1 < T:
-            Z[t + 1, :, :H] = hs[t + 1]
-    return hs[1:], ("lstm", x, hs, (gates, cs, tcs, Z), order, W_ih, W_hh)
+        c += ig
+        np.tanh(c, out=tcs[t])
+        np.multiply(o, tcs[t], out=Z[t + 1, :, :H])
+    return Z[1:, :, :H], ("lstm", x, None, (gates, cs, tcs, Z), order, W_ih, W_hh)
 
 
 def _lstm_backward(dhs, cache, need_dx, ws):
-    _, x, hs, (gates, cs, tcs, Z), order, W_ih, W_hh = cache
+    _, x, _, (gates, cs, tcs, Z), order, W_ih, W_hh = cache
     T, B, F = x.shape
     H, dtype = W_hh.shape[1], W_hh.dtype
-    # d(activation)/d(pre-activation) for every step: s(1-s) for i, f, o; 1-g^2 for g
-    deriv = _empty(ws, "deriv", gates.shape, dtype)
-    np.subtract(1, gates, out=deriv)
-    deriv *= gates  # s(1 - s): right for i, f, o; the g block is overwritten next
-    g_all = gates[:, :, 3 * H:]
-    np.multiply(g_all, g_all, out=deriv[:, :, 3 * H:])
-    np.subtract(1, deriv[:, :, 3 * H:], out=deriv[:, :, 3 * H:])
-    dtc = _empty(ws, "dtc", tcs.shape, dtype)
-    np.multiply(tcs, tcs, out=dtc)
-    np.subtract(1, dtc, out=dtc)
     W = np.ascontiguousarray(W_hh[order])
     dgates = _empty(ws, "dgates", gates.shape, dtype)
     last_only = dhs.ndim == 2
-    dh = dhs.copy() if last_only else np.zeros((B, H), dtype=dtype)
-    dc = np.zeros((B, H), dtype=dtype)
-    tmp = np.empty((B, H), dtype=dtype)
+    dh = _empty(ws, "dh", (B, H), dtype)
+    dh_next = _empty(ws, "dh_next", (B, H), dtype)
+    if last_only:
+        dh[...] = dhs
+    else:
+        dh[...] = 0
+    dc = _empty(ws, "dc", (B, H), dtype)
+    dc[...] = 0
+    tmp = _empty(ws, "tmp", (B, H), dtype)
+    dtc = _empty(ws, "dtc", (B, H), dtype)
+    deriv = _empty(ws, "deriv", (B, 4 * H), dtype)
     for t in range(T - 1, -1, -1):
         if not last_only:
             dh += dhs[t]
         a, da = gates[t], dgates[t]
         i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        tc = tcs[t]
+        # dc += dh * o * (1 - tanh(c)^2), in this order (the results stay those of earlier versions)
+        np.multiply(tc, tc, out=dtc)
+        np.subtract(1, dtc, out=dtc)
         np.multiply(dh, o, out=tmp)
-        tmp *= dtc[t]
+        tmp *= dtc
         dc += tmp
+        # dL/d(activation) of i, f, o, g ...
         np.multiply(dc, g, out=da[:, :H])
         np.multiply(dc, cs[t], out=da[:, H:2 * H])
-        np.multiply(dh, tcs[t], out=da[:, 2 * H:3 * H])
+        np.multiply(dh, tc, out=da[:, 2 * H:3 * H])
         np.multiply(dc, i, out=da[:, 3 * H:])
-        da *= deriv[t]
+        # ... times d(activation)/d(pre-activation): s(1 - s) for i, f, o; 1 - g^2 for g, computed
+        # here while the step's gates are in cache
+        np.subtract(1, a[:, :3 * H], out=deriv[:, :3 * H])
+        deriv[:, :3 * H] *= a[:, :3 * H]
+        np.multiply(g, g, out=deriv[:, 3 * H:])
+        np.subtract(1, deriv[:, 3 * H:], out=deriv[:, 3 * H:])
+        da *= deriv
         dc *= f
-        dh = da @ W
+        np.matmul(da, W, out=dh_next)
+        dh, dh_next = dh_next, dh
     back = np.argsort(order)  # internal -> PyTorch row order
     flat = dgates.reshape(T * B, 4 * H)
-    total = (flat.T @ Z.reshape(T * B, H + F + 1))[back]  # [dW_hh | dW_ih | db] in one product
+    total = (flat.T @ Z[:T].reshape(T * B, H + F + 1))[back]  # [dW_hh | dW_ih | db] in one product
     grads = {
         "weight_ih": total[:, H:H + F].copy(),
         "weight_hh": total[:, :H].copy(),

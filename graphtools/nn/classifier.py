@@ -179,6 +179,24 @@ class SequenceClassifier:
 
     # ------------------------------------------------------------ checkpoints
 
+    @classmethod
+    def from_state(cls, tensors: dict[str, np.ndarray], metadata: dict | None = None, *,
+                   source: str = "state") -> "SequenceClassifier":
+        """The model held by ``tensors`` -- a state dict as :meth:`state_dict` writes it, or a PyTorch
+        one of one unidirectional ``nn.RNN/LSTM/GRU`` (any prefix) plus one ``nn.Linear`` head --
+        with its ``<weight>_mask`` arrays as masks and ``metadata[graphtools.meta]`` as
+        :attr:`meta`.  ``source`` names the tensors in errors (e.g. a file name).
+
+        Example
+        -------
+        >>> model = SequenceClassifier("gru", 3, 4, num_classes=2, seed=1)
+        >>> copy = SequenceClassifier.from_state(model.state_dict())
+        >>> (copy.cell, copy.hidden_size), all((copy.params[k] == v).all() for k, v in model.params.items())
+        (('gru', 4), True)
+        """
+        return _from_state(tensors, metadata, source)
+
+
     def state_dict(self) -> dict[str, np.ndarray]:
         """Parameters under PyTorch names, plus ``<name>_mask`` for each masked weight."""
         state = {name: value.copy() for name, value in self.params.items()}
@@ -208,18 +226,22 @@ class SequenceClassifier:
 def load_model(path: str | os.PathLike) -> SequenceClassifier:
     """A :class:`SequenceClassifier` from our checkpoint or a PyTorch state dict of one
     unidirectional ``nn.RNN/LSTM/GRU`` (any prefix) plus one ``nn.Linear`` head (.npz or
-    .safetensors)."""
+    .safetensors); :meth:`SequenceClassifier.from_state` of the file's arrays."""
     checkpoint = load_state(path)
-    model_info = describe(checkpoint.tensors)
+    return SequenceClassifier.from_state(checkpoint.tensors, checkpoint.metadata, source=os.fspath(path))
+
+
+def _from_state(tensors: dict[str, np.ndarray], metadata: dict | None, source: str) -> SequenceClassifier:
+    model_info = describe(tensors)
     if len(model_info.modules) != 1:
-        raise GraphtoolsError(f"{path}: expected one recurrent module, found {len(model_info.modules)}")
+        raise GraphtoolsError(f"{source}: expected one recurrent module, found {len(model_info.modules)}")
     module = model_info.modules[0]
     if module.bidirectional or module.proj_size or module.naming != "pytorch":
-        raise GraphtoolsError(f"{path}: the numpy trainer runs unidirectional PyTorch-named RNN/LSTM/GRU "
+        raise GraphtoolsError(f"{source}: the numpy trainer runs unidirectional PyTorch-named RNN/LSTM/GRU "
                               "without projections only")
     heads = [w for w in model_info.linear if w.matrix.shape[1] == module.hidden_size]
     if len(heads) != 1:
-        raise GraphtoolsError(f"{path}: expected one linear head of input size {module.hidden_size}, "
+        raise GraphtoolsError(f"{source}: expected one linear head of input size {module.hidden_size}, "
                               f"found {[w.name for w in heads]}")
     head = heads[0]
     bias_name = head.name.rsplit("weight", 1)[0] + "bias"
@@ -232,23 +254,23 @@ def load_model(path: str | os.PathLike) -> SequenceClassifier:
             name = f"rnn.{kind}_l{layer.layer}"
             model.params[name] = np.asarray(weight.matrix, dtype=dtype).copy()
             source_mask = weight.name + MASK_SUFFIX
-            if source_mask in checkpoint.tensors:
-                masks[name] = checkpoint.tensors[source_mask] != 0
+            if source_mask in tensors:
+                masks[name] = tensors[source_mask] != 0
         for kind, bias in (("bias_ih", layer.bias_ih), ("bias_hh", layer.bias_hh)):
             name = f"rnn.{kind}_l{layer.layer}"
             model.params[name] = (np.zeros_like(model.params[name]) if bias is None
                                   else np.asarray(bias, dtype=dtype).copy())
     model.params["fc.weight"] = np.asarray(head.matrix, dtype=dtype).copy()
-    bias = checkpoint.tensors.get(bias_name)
+    bias = tensors.get(bias_name)
     model.params["fc.bias"] = np.zeros(head.matrix.shape[0], dtype) if bias is None else bias.astype(dtype)
-    if head.name + MASK_SUFFIX in checkpoint.tensors:
-        masks["fc.weight"] = checkpoint.tensors[head.name + MASK_SUFFIX] != 0
+    if head.name + MASK_SUFFIX in tensors:
+        masks["fc.weight"] = tensors[head.name + MASK_SUFFIX] != 0
     model.set_masks(masks)
-    if META_KEY in checkpoint.metadata:
+    if metadata and META_KEY in metadata:
         try:
-            info = json.loads(checkpoint.metadata[META_KEY])
+            info = json.loads(metadata[META_KEY])
         except ValueError:
-            raise GraphtoolsError(f"{path}: {META_KEY} is not valid JSON") from None
+            raise GraphtoolsError(f"{source}: {META_KEY} is not valid JSON") from None
         model.meta = {k: v for k, v in info.items()
                       if k not in ("cell", "input_size", "hidden_size", "num_layers", "num_classes")}
     return model

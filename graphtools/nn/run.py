@@ -24,8 +24,8 @@ class TrainConfig:
     """Everything one training run depends on (stored in the checkpoint's metadata)."""
 
     cell: str = "lstm"
-    hidden: int = 128
-    layers: int = 1
+    hidden_size: int = 128
+    num_layers: int = 1
     dataset: str = "seq-mnist"
     data: str = ""
     epochs: int = 10
@@ -39,6 +39,16 @@ class TrainConfig:
     init: str | None = None
     workers: int | None = None  # threads per batch; None: 2 on a multi-core machine from hidden 128, batch 64
     extra: dict = field(default_factory=dict)
+
+    @property
+    def hidden(self) -> int | None:
+        """The older name of :attr:`hidden_size`."""
+        return self.hidden_size
+
+    @property
+    def layers(self) -> int | None:
+        """The older name of :attr:`num_layers`."""
+        return self.num_layers
 
 
 def load_masks(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -61,11 +71,13 @@ def _parameter_name(name: str, mask: np.ndarray, model: SequenceClassifier) -> s
     return name
 
 
-ARCHITECTURE_DEFAULTS = {"cell": "lstm", "hidden": 128, "layers": 1}
+ARCHITECTURE_DEFAULTS = {"cell": "lstm", "hidden_size": 128, "num_layers": 1}
+#: The ``graphtools train`` option of each architecture field (named in errors).
+_OPTIONS = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers"}
 
 
 def masks_architecture(masks: dict[str, np.ndarray]) -> dict | None:
-    """``{"cell", "hidden", "layers"}`` read off recurrent ``weight_hh_l<k>`` masks: shape
+    """``{"cell", "hidden_size", "num_layers"}`` read off recurrent ``weight_hh_l<k>`` masks: shape
     ``(G * hidden, hidden)`` with G = 1 (RNN), 3 (GRU) or 4 (LSTM), layers = largest k + 1; None
     when the masks hold no such mask."""
     found = {}
@@ -80,37 +92,80 @@ def masks_architecture(masks: dict[str, np.ndarray]) -> dict | None:
     cell = cells.get(rows // hidden)
     if cell is None:
         return None
-    return {"cell": cell, "hidden": hidden, "layers": max(found) + 1}
+    return {"cell": cell, "hidden_size": hidden, "num_layers": max(found) + 1}
 
 
 def _architecture(config: TrainConfig, source: str, found: dict | None) -> None:
-    """Fill ``config``'s cell, hidden and layers (None: not given) from ``found`` (what the file
-    ``source`` holds), refusing a given value that contradicts it; defaults where nothing is known."""
+    """Fill ``config``'s cell, hidden_size and num_layers (None: not given) from ``found`` (what the
+    file ``source`` holds), refusing a given value that contradicts it; defaults where nothing is known."""
     if found is not None:
-        clashes = [f"--{k} {getattr(config, k)}" for k in ("cell", "hidden", "layers")
+        clashes = [f"{option} {getattr(config, k)}" for k, option in _OPTIONS.items()
                    if getattr(config, k) is not None and getattr(config, k) != found[k]]
         if clashes:
-            raise GraphtoolsError(f"{source} holds a {found['cell']} of hidden size {found['hidden']} x "
-                                  f"{found['layers']} layer(s); {', '.join(clashes)} contradicts it "
+            raise GraphtoolsError(f"{source} holds a {found['cell']} of hidden size {found['hidden_size']} x "
+                                  f"{found['num_layers']} layer(s); {', '.join(clashes)} contradicts it "
                                   "(leave the option out: the architecture comes from the file)")
     for key, default in ARCHITECTURE_DEFAULTS.items():
         if getattr(config, key) is None:
             setattr(config, key, (found or {}).get(key, default))
 
 
+def build_model(cell: str, hidden_size: int, num_layers: int, *, features: int, classes: int, seed: int,
+                batch_size: int, steps: int) -> SequenceClassifier:
+    """A fresh :class:`SequenceClassifier` (seeded), after checking that training it at
+    ``batch_size`` on sequences of ``steps`` fits the memory budget (:mod:`graphtools.budget`)."""
+    gates = max(1, len(CELL_GATES.get(cell, ())))
+    budget.check(budget.training_bytes(gates=gates, features=features, hidden=hidden_size, layers=num_layers,
+                                       classes=classes, batch=batch_size, steps=steps),
+                 f"training a {cell} of hidden size {hidden_size} x {num_layers} layer(s) at batch size {batch_size}")
+    return SequenceClassifier(cell, features, hidden_size, num_layers, classes, seed=seed)
+
+
+def build_and_fit(train, test, *, output: str | os.PathLike, seed: int, cell: str | None = None,
+                  hidden_size: int | None = None, num_layers: int | None = None,
+                  init: SequenceClassifier | None = None, init_name: str = "the initial model", masks: dict[str, np.ndarray] | None = None,
+                  batch_size: int = 128, meta: dict | None = None, trainer=fit,
+                  **options) -> tuple[SequenceClassifier, TrainResult]:
+    """Build a model and train it: what ``graphtools train`` and every sweep run do.
+
+    The model is ``init`` (trained further, e.g. a pruned one; ``init_name`` names it in errors) or a fresh ``cell`` of
+    ``hidden_size`` x ``num_layers`` (:func:`build_model`, seeded with ``seed``); ``masks``
+    (weight name -> bool array, another module prefix allowed) fix pruned weights at zero.  Then
+    ``trainer`` (:func:`graphtools.nn.fit` or its PyTorch twin) trains it on the dataset ``train``
+    (``.x``, ``.y``), evaluating on ``test`` and writing ``output`` after every epoch with ``meta``;
+    ``options`` (epochs, lr, optimizer, clip, workers, progress, on_epoch, callbacks, ...) go to
+    ``trainer`` as they are.  Returns the trained model and the :class:`TrainResult`.
+    """
+    if init is not None:
+        model = init
+        if (model.input_size, model.num_classes) != (train.features, train.num_classes):
+            raise GraphtoolsError(f"{init_name}: the model takes "
+                                  f"{model.input_size} features and {model.num_classes} classes; the data has "
+                                  f"{train.features} and {train.num_classes}")
+    else:
+        model = build_model(cell, hidden_size, num_layers, features=train.features, classes=train.num_classes,
+                            seed=seed, batch_size=min(batch_size, len(train.x)), steps=train.x.shape[1])
+    if masks:
+        named = {_parameter_name(name, mask, model): mask for name, mask in masks.items()}
+        model.set_masks({**model.masks, **named})
+    result = trainer(model, train.x, train.y, batch_size=batch_size, seed=seed, test=(test.x, test.y),
+                     checkpoint=output, meta=meta, **options)
+    return model, result
+
+
 def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=None, on_epoch=None) -> TrainResult:
     """Load the data, build (or load with ``init``) the model, apply ``mask``, train, and leave the
-    checkpoint of the last complete epoch at ``output``.
+    checkpoint of the last complete epoch at ``output`` (:func:`build_and_fit`).
 
-    ``cell``, ``hidden``, ``layers`` left None come from ``init`` (its model), else from ``mask``
-    (the shapes of its ``weight_hh`` masks), else the defaults (lstm, 128, 1); a value given that
-    contradicts the file is refused."""
+    ``cell``, ``hidden_size``, ``num_layers`` left None come from ``init`` (its model), else from
+    ``mask`` (the shapes of its ``weight_hh`` masks), else the defaults (lstm, 128, 1); a value
+    given that contradicts the file is refused."""
     check_output(output, formats=CHECKPOINT_FORMATS)  # before any work: a typo costs no epoch
     init_model = load_model(config.init) if config.init else None
     mask_file = load_masks(config.mask) if config.mask else None
     if init_model is not None:
-        _architecture(config, config.init, {"cell": init_model.cell, "hidden": init_model.hidden_size,
-                                            "layers": init_model.num_layers})
+        _architecture(config, config.init, {"cell": init_model.cell, "hidden_size": init_model.hidden_size,
+                                            "num_layers": init_model.num_layers})
     else:
         _architecture(config, config.mask, masks_architecture(mask_file) if mask_file else None)
     check_seed(config.seed)
@@ -120,29 +175,15 @@ def train_from_config(config: TrainConfig, output: str | os.PathLike, progress=N
         check_finite(config.clip, "clip", minimum=0, min_open=True)
     train = load_dataset(config.dataset, config.data, split="train", limit=config.limit)
     test = load_dataset(config.dataset, config.data, split="test", limit=config.limit)
-    if init_model is not None:
-        model = init_model
-        if (model.input_size, model.num_classes) != (train.features, train.num_classes):
-            raise GraphtoolsError(f"{config.init}: the model takes {model.input_size} features and "
-                                  f"{model.num_classes} classes; {config.dataset} has {train.features} "
-                                  f"and {train.num_classes}")
-    else:
-        gates = max(1, len(CELL_GATES.get(config.cell, ())))
-        budget.check(budget.training_bytes(gates=gates, features=train.features, hidden=config.hidden,
-                                           layers=config.layers, classes=train.num_classes,
-                                           batch=min(config.batch_size, len(train.x)), steps=train.x.shape[1]),
-                     f"training a {config.cell} of hidden size {config.hidden} x {config.layers} layer(s) "
-                     f"at batch size {config.batch_size}")
-        model = SequenceClassifier(config.cell, train.features, config.hidden, config.layers,
-                                   train.num_classes, seed=config.seed)
-    if config.mask:
-        masks = {_parameter_name(name, mask, model): mask for name, mask in mask_file.items()}
-        model.set_masks({**model.masks, **masks})
     meta = {"dataset": config.dataset, "lr": config.lr, "batch_size": config.batch_size,
             "optimizer": config.optimizer, "limit": config.limit, "data_note": train.note, **config.extra}
-    return fit(model, train.x, train.y, epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-               optimizer=config.optimizer, clip=config.clip, seed=config.seed, test=(test.x, test.y),
-               checkpoint=output, progress=progress, meta=meta, workers=config.workers, on_epoch=on_epoch)
+    _, result = build_and_fit(train, test, output=output, seed=config.seed, cell=config.cell,
+                              hidden_size=config.hidden_size, num_layers=config.num_layers, init=init_model,
+                              init_name=config.init or "",
+                              masks=mask_file, batch_size=config.batch_size, meta=meta, epochs=config.epochs,
+                              lr=config.lr, optimizer=config.optimizer, clip=config.clip, workers=config.workers,
+                              progress=progress, on_epoch=on_epoch)
+    return result
 
 
 def evaluate_checkpoint(path: str | os.PathLike, dataset: str, data: str, split: str = "test",

@@ -26,7 +26,9 @@ import torch
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier
 from graphtools.nn.optim import OPTIMIZERS
-from graphtools.nn.training import Evaluation, TrainResult, check_fit_arguments, evaluate, run_epochs
+from graphtools.nn.training import (
+    Evaluation, TrainResult, check_fit_arguments, evaluate, run_epochs, standard_callbacks,
+)
 
 _MODULES = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}
 _DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
@@ -136,9 +138,9 @@ def evaluate_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batc
 def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: int = 10, batch_size: int = 128,
               lr: float = 1e-3, optimizer: str = "adam", clip: float | None = 1.0, seed: int = 0,
               test=None, checkpoint=None, progress=None, meta: dict | None = None, workers=None,
-              device: str = "cpu") -> TrainResult:
+              device: str = "cpu", callbacks=(), on_epoch=None) -> TrainResult:
     """:func:`graphtools.nn.fit` on PyTorch: same arguments plus ``device``, and the same epoch loop
-    (:func:`graphtools.nn.training.run_epochs`); ``model`` holds the trained weights afterwards and
+    (:func:`graphtools.nn.training.run_epochs`, with the same callbacks); ``model`` holds the trained weights afterwards and
     ``checkpoint`` is written after every epoch in the numpy trainer's format.  ``workers``, when
     given (a sweep's worker process gives its share of the cores), is passed to
     ``torch.set_num_threads``; otherwise PyTorch keeps its own thread count.
@@ -160,9 +162,11 @@ def fit_torch(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, epochs: i
     if workers is not None:
         torch.set_num_threads(max(1, int(workers)))
     trainer = TorchTrainer(model, lr=lr, optimizer=optimizer, clip=clip, device=device)
-    return run_epochs(model, x, y, lambda idx: trainer.step(x[idx], y[idx]), epochs=epochs, batch_size=batch_size,
-                      seed=seed, test=test, evaluate_test=lambda tx, ty: evaluate(trainer, tx, ty),
-                      checkpoint=checkpoint, progress=progress, meta=meta, before_save=trainer.sync)
+    hooks = standard_callbacks(model, seed=seed, test=test, evaluate_test=lambda tx, ty: evaluate(trainer, tx, ty),
+                               before_save=trainer.sync, checkpoint=checkpoint, progress=progress, meta=meta,
+                               on_epoch=on_epoch)
+    return run_epochs(x, y, lambda idx: trainer.step(x[idx], y[idx]), epochs=epochs, batch_size=batch_size,
+                      seed=seed, callbacks=[*hooks, *callbacks])
 
 
 __all__ = ["TorchTrainer", "fit_torch", "evaluate_torch", "torch_device"]
