@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from graphtools.analysis import analyze_checkpoint
 from graphtools.errors import GraphtoolsError
+from graphtools.validate import check_scalar
 
 #: What a folder given to a batch is searched for (recursively).
 CHECKPOINT_SUFFIXES = (".npz", ".npy", ".safetensors", ".onnx", ".h5", ".keras")
@@ -130,8 +131,7 @@ def analyze_many(paths, *, jobs: int = 1, cluster: str | None = None, gates: boo
     """
     if cluster and jobs != 1:
         raise GraphtoolsError("give --jobs or --cluster, not both")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise GraphtoolsError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    jobs = check_scalar(jobs, "jobs", int, min_val=1)
     files = expand_paths(paths)
     if not files:
         raise GraphtoolsError("no files to analyze (the folders hold no checkpoint files)")

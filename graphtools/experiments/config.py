@@ -23,7 +23,6 @@ unknown key, a wrong type or an out-of-range value is a one-line error.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from dataclasses import dataclass
@@ -33,7 +32,7 @@ from graphtools.data.load import DATASETS
 from graphtools.errors import GraphtoolsError
 from graphtools.prune.common import METHODS, SCOPES
 from graphtools.tomlfile import read_toml, tomllib
-from graphtools.validate import EPOCHS_MAX, check_seed
+from graphtools.validate import EPOCHS_MAX, check_scalar, check_seed
 
 #: Presets shipped in graphtools/experiments/presets/<name>.toml.
 PRESETS = ("quick", "paper-seqmnist", "paper-speech", "paper-cifar10")
@@ -159,23 +158,25 @@ def _fail(where: str, message: str) -> GraphtoolsError:
     return GraphtoolsError(f"{where}: {message}")
 
 
-def _int(where, key, value, low=0):
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(where, f"{key} must be a whole number >= {low}, got {value!r}")
-    return value
-
-
-def _seed(where, value):
+def _within(where, check, *args, **kwargs):
+    """``check(*args, **kwargs)``, its message prefixed with where the value came from."""
     try:
-        return check_seed(value, "seeds")
+        return check(*args, **kwargs)
     except GraphtoolsError as exc:
         raise _fail(where, str(exc)) from None
 
 
+def _int(where, key, value, low=0):
+    return _within(where, check_scalar, value, key, int, min_val=low)
+
+
+def _seed(where, value):
+    return _within(where, check_seed, value, "seeds")
+
+
 def _positive(where, key, value):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise _fail(where, f"{key} must be a positive number, got {value!r}")
-    return float(value)
+    return _within(where, check_scalar, value, key, float, min_val=0, include_boundaries="right",
+                   expected="a positive number")
 
 
 def _list(where, key, value, check, allow_empty=False):
@@ -205,17 +206,14 @@ def _word(where):
 
 def _sparsity(where):
     def check(s):
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not 0 < s < 1:
-            raise _fail(where, f"sparsities must lie strictly between 0 and 1, got {s!r}")
-        return float(s)
+        return _within(where, check_scalar, s, "sparsities", float, min_val=0, max_val=1,
+                       include_boundaries="neither", expected="strictly between 0 and 1")
     return check
 
 
 def _snr(where):
     def check(s):
-        if isinstance(s, bool) or not isinstance(s, (int, float)) or not math.isfinite(s):
-            raise _fail(where, f"noise_snr must list finite numbers of dB, got {s!r}")
-        return float(s)
+        return _within(where, check_scalar, s, "noise_snr", float, expected="a list of finite numbers of dB")
     return check
 
 

@@ -33,6 +33,7 @@ from graphtools.experiments.results import (
 from graphtools.experiments.executors import Executor, InlineExecutor, ProcessExecutor
 from graphtools.experiments.run import DENSE, INFEASIBLE, RunSpec, execute, plan
 from graphtools.experiments.summary import write_summary
+from graphtools.validate import check_scalar
 
 CONFIG_NAME = "config.toml"
 LOCK_NAME = ".sweep.lock"
@@ -121,8 +122,7 @@ def run_sweep(config: SweepConfig, out_dir: str | os.PathLike, jobs: int = 1, pr
     ``cluster`` (``local:N``, ``tcp://HOST:PORT`` or a scheduler file) runs them as tasks on a
     Dask cluster instead (:mod:`graphtools.experiments.dask_executor`; ``jobs`` must then be 1)."""
     out_dir = os.fspath(out_dir)
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise GraphtoolsError(f"jobs must be a whole number >= 1, got {jobs!r}")
+    jobs = check_scalar(jobs, "jobs", int, min_val=1)
     if cluster and jobs != 1:
         raise GraphtoolsError("give jobs or a cluster, not both")
     check_trainer(config)
