@@ -57,8 +57,8 @@ The solutions of ``Z(x) = z 1`` form a curve parametrised by ``s = mean(x)``, an
 system ``[J, -1; 1^T/n, 0]`` (GMRES with a diagonal preconditioner: each product is two
 sparse products with ``B``'s pattern) and a secant step on ``dz/ds`` towards the fold,
 from the fold of the two-class (average-degree) problem.  The lower side is then
-certified by the dual bound ``L`` at the weights ``q`` of a few power steps of
-``q <- q + g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
+certified by the dual bound ``L`` at weights ``q`` from a few power steps of
+``q <- g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
 the primal ratios ``g_uv = (T_uv - 1) / (2 x_u)``.  About ten Newton steps of
 ``O(E)`` work each, against tens of dual steps above; when the bracket is not certified
 within ``rtol`` (trees, cycles and other graphs whose fold is at infinity, or a
@@ -188,13 +188,14 @@ class _VertexSystem:
         scale = np.append(1.0 / np.maximum(np.abs(diagonal), 1e-300), 1.0)
         A = LinearOperator((n + 1, n + 1), matvec=product, dtype=np.float64)
         P = LinearOperator((n + 1, n + 1), matvec=lambda v: scale * v.ravel(), dtype=np.float64)
-        v, info = gmres(A, np.append(rhs, last), M=P, rtol=1e-9, atol=0.0, restart=50, maxiter=20)
+        v, info = gmres(A, np.append(rhs, last), M=P, rtol=1e-8, atol=0.0, restart=50, maxiter=20)
         return v[:n], float(v[n]), info == 0
 
 
 def _two_class_start(M, degree):
-    """The fold of the two-class problem (every output of the average output degree ``p``, every
-    input of the average input degree ``q``): ``x`` of each side, by a scan and bisection."""
+    """A start for :func:`_fold`: the fold ``(z, u, v)`` of the two-class problem (every output of the
+    average output degree ``p``, every input of the average input degree ``q``; by a scan and
+    bisection), then each vertex's own ``x`` solving ``Z_v = z`` with its neighbours at ``u`` or ``v``."""
     edges = M.nnz
     p, q = edges / M.shape[0], edges / M.shape[1]
 
@@ -212,9 +213,14 @@ def _two_class_start(M, degree):
         z = max(both(u, v))
         if z < best[0]:
             best = (z, float(u), float(v))
-    x = np.empty(degree.size)
-    x[: M.shape[0]], x[M.shape[0]:] = best[1], best[2]
-    return x
+    z, u, v = best
+    # each vertex alone brought to Z_v = z with its neighbours at the other side's value y:
+    # z t^2 - 2 y d t - (z + 2 y (2 - d)) = 0 for t = sqrt(1 + 4 x y)
+    y = np.where(np.arange(degree.size) < M.shape[0], v, u)
+    root = np.sqrt(np.maximum((y * degree) ** 2 + z * (z + 2.0 * y * (2.0 - degree)), 0.0))
+    t = (y * degree + root) / z
+    x = (t * t - 1.0) / (4.0 * y)
+    return np.where(np.isfinite(x) & (x > 0), x, np.where(np.arange(degree.size) < M.shape[0], u, v))
 
 
 def _fold(system, x, rtol, max_steps=60):
@@ -249,26 +255,37 @@ def _fold(system, x, rtol, max_steps=60):
     return None
 
 
-def _dual_at(system, x, target, rtol, steps=40):
-    """Best dual lower bound ``L(q, 0)`` along power steps ``q <- q + g^2 (N^T q)`` from ``q = 1``, with
-    ``g`` the primal ratios of ``x``; stops once within ``rtol`` of ``target``."""
+def _dual_at(system, x, target, rtol, steps=30):
+    """Best dual lower bound ``L(q, 0)`` at ``q = p_k + K p_k / mu`` along the power iterates ``p_k`` of
+    ``K q = g^2 (N^T q)`` from ``p_0 = 1``, with ``g`` the primal ratios of ``x``; stops once within
+    ``rtol / 50`` of ``target``.  ``K`` maps the edges leaving one side to those leaving the other, so
+    ``+-mu`` are both eigenvalues; the combination keeps the Perron vector (``mu`` from two steps)."""
     M, m = system.M, system.m
     T = system.values(x)[1]
     cols = M.indices.astype(np.intp) + m
     tail = np.concatenate([system.rows, cols])
     head = np.concatenate([cols, system.rows])
     g2 = np.concatenate([(T - 1.0) / (2.0 * x[system.rows]), (T - 1.0) / (2.0 * x[cols])]) ** 2
-    q = np.ones(tail.size)
     edges = M.nnz
-    best = 0.0
-    for _ in range(steps):
+
+    def successors(q):  # (N^T q)_f: the weight of the edges that f continues
         into = np.bincount(head, weights=q, minlength=x.size)
-        bq = into[tail] - np.concatenate([q[edges:], q[:edges]])
-        best = max(best, 2.0 * float(np.sum(np.sqrt(q * np.maximum(bq, 0.0)))) / float(q.sum()))
-        if target - best <= rtol * target / 50:
-            break
-        q = q / q.sum() + (g2 * bq) / float(np.dot(g2, bq))  # (q + Kq)/2: K maps one side's edges to the other's
-        q /= q.sum()
+        return into[tail] - np.concatenate([q[edges:], q[:edges]])
+
+    p = np.full(tail.size, 1.0 / tail.size)
+    bp, previous, best = successors(p), None, 0.0
+    for _ in range(steps):
+        Kp = g2 * bp
+        total = float(Kp.sum())
+        following = Kp / total
+        b_following = successors(following)
+        if previous is not None:
+            c = math.sqrt(total / previous)
+            q, bq = p + c * following, bp + c * b_following
+            best = max(best, 2.0 * float(np.sum(np.sqrt(q * np.maximum(bq, 0.0)))) / float(q.sum()))
+            if target - best <= rtol * target / 50:
+                break
+        p, bp, previous = following, b_following, total
     return best
 
 
