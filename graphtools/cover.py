@@ -145,28 +145,34 @@ class _VertexSystem:
 
     def __init__(self, M):
         self.M, self.m = M, M.shape[0]
-        self.rows = np.repeat(np.arange(self.m), np.diff(M.indptr))
-        self.degree = np.concatenate([np.diff(M.indptr), np.bincount(M.indices, minlength=M.shape[1])]).astype(float)
-        self.W = sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
+        self.counts = np.diff(M.indptr)
+        self.degree = np.concatenate([self.counts, np.bincount(M.indices, minlength=M.shape[1])]).astype(float)
+        self.W = sp.csr_matrix((np.empty(M.nnz), M.indices, M.indptr), shape=M.shape)
         position = sp.csr_matrix((np.arange(1, M.nnz + 1, dtype=np.float64), M.indices, M.indptr),
                                  shape=M.shape).T.tocsr()
-        self.WT, self.order = position, position.data.astype(np.intp) - 1
+        self.order = (position.data - 1).astype(np.int32 if M.nnz < 2**31 else np.int64)
+        position.data = np.empty(M.nnz)
+        self.WT = position
 
     def values(self, x):
-        """``(Z(x), T)`` with ``T_uv`` in ``M``'s CSR order."""
+        """``(Z(x), T)`` with ``T_uv`` in ``M``'s CSR order (built in place: two edge-sized arrays)."""
         m, M = self.m, self.M
-        T = np.sqrt(1.0 + 4.0 * x[:m][self.rows] * x[m:][M.indices])
+        T = np.repeat(x[:m], self.counts)
+        T *= x[m:][M.indices]
+        T *= 4.0
+        T += 1.0
+        np.sqrt(T, out=T)
         sums = np.empty_like(x)
         sums[:m] = np.add.reduceat(T, M.indptr[:-1])
         sums[m:] = np.bincount(M.indices, weights=T, minlength=M.shape[1])
         return (2.0 - self.degree + sums) / (2.0 * x), T
 
     def jacobian(self, x, Z, T):
-        """The diagonal of ``dZ/dx``; its off-diagonal ``1/T`` goes into ``W`` and ``W^T``."""
+        """The diagonal of ``dZ/dx``; its off-diagonal ``1/T`` goes into ``W`` and ``W^T`` (``T`` is
+        overwritten)."""
         m = self.m
-        inverse = 1.0 / T
-        self.W.data = inverse
-        self.WT.data = inverse[self.order]
+        self.W.data = np.reciprocal(T, out=T)
+        np.take(T, self.order, out=self.WT.data)
         weighted = np.empty_like(x)
         weighted[:m] = self.W @ x[m:]
         weighted[m:] = self.WT @ x[:m]
@@ -257,35 +263,57 @@ def _fold(system, x, rtol, max_steps=60):
 
 def _dual_at(system, x, target, rtol, steps=30):
     """Best dual lower bound ``L(q, 0)`` at ``q = p_k + K p_k / mu`` along the power iterates ``p_k`` of
-    ``K q = g^2 (N^T q)`` from ``p_0 = 1``, with ``g`` the primal ratios of ``x``; stops once within
-    ``rtol / 50`` of ``target``.  ``K`` maps the edges leaving one side to those leaving the other, so
-    ``+-mu`` are both eigenvalues; the combination keeps the Perron vector (``mu`` from two steps)."""
+    ``K q = g^2 (N^T q)``, with ``g`` the primal ratios of ``x``; stops once within ``rtol / 50`` of
+    ``target``.  ``K`` maps the edges leaving outputs (half ``A``, edge ``k`` of ``M``'s CSR order) to
+    those leaving inputs (half ``B``, the reverse of edge ``k``) and back, so ``+-mu`` are both
+    eigenvalues: from ``p_0 = 1`` on ``A`` the iterates alternate between the halves, and
+    ``p_k + p_{k+1} sqrt(s_k / s_{k-1})`` (``s_k`` the sums) keeps the Perron vector.  Edge-sized
+    arrays per half only."""
     M, m = system.M, system.m
-    T = system.values(x)[1]
-    cols = M.indices.astype(np.intp) + m
-    tail = np.concatenate([system.rows, cols])
-    head = np.concatenate([cols, system.rows])
-    g2 = np.concatenate([(T - 1.0) / (2.0 * x[system.rows]), (T - 1.0) / (2.0 * x[cols])]) ** 2
-    edges = M.nnz
+    counts, cols = system.counts, M.indices
+    g2_b = system.values(x)[1]  # T, then g^2 of the edges input -> output
+    g2_a = np.subtract(g2_b, 1.0, out=system.W.data)  # the Jacobian's buffer, free now
+    g2_a /= 2.0 * np.repeat(x[:m], counts)
+    g2_b -= 1.0
+    g2_b /= 2.0 * x[m:][cols]
+    g2_a **= 2
+    g2_b **= 2
+    g2 = {"A": g2_a, "B": g2_b}
+    work = np.empty(M.nnz)
 
-    def successors(q):  # (N^T q)_f: the weight of the edges that f continues
-        into = np.bincount(head, weights=q, minlength=x.size)
-        return into[tail] - np.concatenate([q[edges:], q[:edges]])
+    def successors(q, side):  # (N^T q) on the other half: the weight of the edges that each continues
+        if side == "A":  # q on A (output -> input), into each input, then edges input -> output
+            into = np.bincount(cols, weights=q, minlength=M.shape[1])
+            out = into[cols]
+        else:  # q on B (input -> output), into each output
+            out = np.repeat(np.add.reduceat(q, M.indptr[:-1]), counts)
+        out -= q
+        return np.maximum(out, 0.0, out=out)
 
-    p = np.full(tail.size, 1.0 / tail.size)
-    bp, previous, best = successors(p), None, 0.0
+    def root_sum(a, b):  # sum(sqrt(a * b)) through one work array
+        np.multiply(a, b, out=work)
+        return float(np.sqrt(work, out=work).sum())
+
+    side = "A"
+    p = np.full(M.nnz, 1.0 / M.nnz)
+    bp, previous, best = successors(p, side), None, 0.0
     for _ in range(steps):
-        Kp = g2 * bp
-        total = float(Kp.sum())
-        following = Kp / total
-        b_following = successors(following)
+        other = "B" if side == "A" else "A"
+        following = np.multiply(g2[other], bp, out=bp if previous is None else None)
+        total = float(following.sum())
+        following /= total
         if previous is not None:
+            # q: p on `side`, c * following on `other`; N^T q: c * b_following on `side`, bp on `other`
             c = math.sqrt(total / previous)
-            q, bq = p + c * following, bp + c * b_following
-            best = max(best, 2.0 * float(np.sum(np.sqrt(q * np.maximum(bq, 0.0)))) / float(q.sum()))
+            second = root_sum(following, bp)
+        bp = None  # released before the next edge-sized array
+        b_following = successors(following, other)  # lives on `side`
+        if previous is not None:
+            mass = (root_sum(p, b_following) + second) * math.sqrt(c)
+            best = max(best, 2.0 * mass / (float(p.sum()) + c * float(following.sum())))
             if target - best <= rtol * target / 50:
                 break
-        p, bp, previous = following, b_following, total
+        p, bp, previous, side = following, b_following, total, other
     return best
 
 
@@ -300,6 +328,7 @@ def _fast_bounds(M, rtol):
         if found is None:
             return None
         upper, x = found
+        system.WT = system.order = None  # the dual needs neither: free them first
         lower = _dual_at(system, x, upper, rtol)
     if not (math.isfinite(upper) and 0 < lower <= upper * (1 + 1e-12)) or upper - lower > rtol * upper:
         return None
@@ -344,10 +373,11 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     """
     if not (rtol > 0 and math.isfinite(rtol)):
         raise ValueError(f"rtol must be a positive number, not {rtol!r}")
-    M = as_csr(B)
+    M = as_csr(B, copy=False)  # read only: the binary matrix shares its index arrays
     if M.nnz == 0:
         return None
-    M.data[:] = 1.0
+    if not (M.data == 1.0).all():
+        M = sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
     if method not in ("auto", "fast", "dual"):
         raise ValueError(f"method must be 'auto', 'fast' or 'dual', not {method!r}")
     if method == "dual":
@@ -450,7 +480,7 @@ def _max_degree_bound(M) -> float:
 def nonisolated_biregular(B) -> tuple[int, int] | None:
     """``(c, d)`` when every non-isolated input has degree ``c`` and every non-isolated output
     degree ``d`` (isolated nodes ignored); otherwise None."""
-    M = as_csr(B)
+    M = as_csr(B, copy=False)
     if M.nnz == 0:
         return None
     rows = np.diff(M.indptr)
