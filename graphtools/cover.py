@@ -54,8 +54,8 @@ graph's pattern: ``dZ_v/dx_u = 1/T_uv``, ``dZ_v/dx_v = (sum_u x_u / T_uv - Z_v)/
 The solutions of ``Z(x) = z 1`` form a curve parametrised by ``s = mean(x)``, and
 ``rho(T)`` is the smallest ``z`` on it (a fold, where the Jacobian is singular).
 :func:`cover_radius_bounds` follows that curve with Newton steps on the bordered
-system ``[J, -1; 1^T/n, 0]`` (GMRES with a diagonal preconditioner: each product is two
-sparse products with ``B``'s pattern) and a secant step on ``dz/ds`` towards the fold,
+system ``[J, -1; 1^T/n, 0]`` (MINRES on its symmetric form with a diagonal preconditioner: each
+product is two sparse products with ``B``'s pattern) and a secant step on ``dz/ds`` towards the fold,
 from the fold of the two-class (average-degree) problem.  The lower side is then
 certified by the dual bound ``L`` at weights ``q`` from a few power steps of
 ``q <- g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
@@ -72,9 +72,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, gmres
+from scipy.sparse.linalg import LinearOperator, minres
 
 from graphtools.structure import as_csr, bipartite_components
+from graphtools.threads import blas_limit
 
 #: Default relative tolerance of :func:`cover_radius_bounds`.
 COVER_RTOL = 1e-6
@@ -179,22 +180,26 @@ class _VertexSystem:
         return (weighted - Z) / x
 
     def solve(self, diagonal, rhs, last):
-        """Solve ``[J, -1; 1^T/n, 0] [y; w] = [rhs; last]`` (GMRES, diagonal preconditioner)."""
+        """Solve ``[J, -1; 1^T/n, 0] [y; w] = [rhs; last]``: MINRES on its symmetric form
+        ``[J, -1; -1^T, 0] [y; w] = [rhs; -n last]`` with the diagonal preconditioner ``|J_vv|``."""
         n, m = diagonal.size, self.m
 
         def product(v):
+            v = v.ravel()
             out = np.empty(n + 1)
             y = v[:n]
-            out[:n] = diagonal * y - v[n]
+            np.multiply(diagonal, y, out=out[:n])
+            out[:n] -= v[n]
             out[:m] += self.W @ y[m:]
             out[m:n] += self.WT @ y[:m]
-            out[n] = y.mean()
+            out[n] = -y.sum()
             return out
 
-        scale = np.append(1.0 / np.maximum(np.abs(diagonal), 1e-300), 1.0)
+        magnitude = np.maximum(np.abs(diagonal), 1e-300)
+        scale = np.append(1.0 / magnitude, float(np.mean(magnitude)) / n)
         A = LinearOperator((n + 1, n + 1), matvec=product, dtype=np.float64)
         P = LinearOperator((n + 1, n + 1), matvec=lambda v: scale * v.ravel(), dtype=np.float64)
-        v, info = gmres(A, np.append(rhs, last), M=P, rtol=1e-8, atol=0.0, restart=50, maxiter=20)
+        v, info = minres(A, np.append(rhs, -n * last), M=P, rtol=1e-10, maxiter=500)
         return v[:n], float(v[n]), info == 0
 
 
@@ -323,7 +328,7 @@ def _fast_bounds(M, rtol):
     if not (rows.all() and cols.all()):
         M = M[np.flatnonzero(rows)][:, np.flatnonzero(cols)].tocsr()
     system = _VertexSystem(M)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), blas_limit(1):  # vector work on n + 1 entries: threads only spin
         found = _fold(system, _two_class_start(M, system.degree), rtol / 100)
         if found is None:
             return None
