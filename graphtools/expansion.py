@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphtools.spectral import normalized_gap, ramanujan_bound, top_singular_values
-from graphtools.structure import as_csr, bipartite_components, biregular_degrees, input_degrees
+from graphtools.structure import as_csr, bipartite_components, biregular_degrees, input_degrees, pattern
 
 #: Largest ``n_L + n_R`` (edge expansion) or number of non-isolated nodes (conductance)
 #: that the exact enumerators accept: ``2^20`` subsets.
@@ -65,15 +65,9 @@ _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 # --------------------------------------------------------------------------- helpers
 
 
-def _binary(B) -> sp.csr_matrix:
-    M = as_csr(B)
-    M.data[:] = 1.0
-    return M
-
-
 def _graph(B, weighted: bool) -> sp.csr_matrix:
     """``|B|`` if ``weighted`` else ``1[B != 0]``, as CSR without stored zeros."""
-    return abs(as_csr(B)) if weighted else _binary(B)
+    return abs(as_csr(B)) if weighted else pattern(B)
 
 
 def _as_mask(index, n: int, what: str) -> np.ndarray:
@@ -299,7 +293,7 @@ def algebraic_connectivity(B, method: str = "auto") -> float | None:
     """
     if method not in ("auto", "dense", "sparse"):
         raise ValueError(f"method must be 'auto', 'dense' or 'sparse', not {method!r}")
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     n = n_r + n_l
     if n < 2:
@@ -364,7 +358,7 @@ def imdb(B) -> float | None:
     gaps; None when no group qualifies.  Isolated inputs (``d = 0``) form no
     group: ``K_0`` has no edges and no bound.
     """
-    M = _binary(B)
+    M = pattern(B)
     degrees = input_degrees(M)
     gaps = []
     for d in np.unique(degrees):
@@ -391,7 +385,7 @@ def exact_edge_expansion(B) -> float | None:
     with numpy.  Accepts ``|V| <= MAX_ENUMERATED_NODES`` (20), else ValueError;
     None when ``|V| < 2`` (no admissible ``S``).
     """
-    M = _binary(B)
+    M = pattern(B)
     n = sum(M.shape)
     _check_size(n, MAX_ENUMERATED_NODES, "nodes (n_L + n_R)", "exact_edge_expansion")
     if n < 2:
@@ -450,7 +444,7 @@ def exact_vertex_expansion(B, max_fraction: float = 0.5) -> float | None:
     Accepts ``n_L <= MAX_ENUMERATED_INPUTS`` (16), else ValueError; None when
     ``floor(max_fraction n_L) < 1`` (the floor allows 1e-9 of rounding in the product).
     """
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     _check_size(n_l, MAX_ENUMERATED_INPUTS, "inputs", "exact_vertex_expansion")
     k_max = _max_size(max_fraction, n_l)
@@ -574,7 +568,7 @@ def expansion_bounds(B, sigma2: float | None = None, normalized_sigma2: float | 
     ``max_fraction = 0.5``, :func:`max_mixing_ratio`) are included for graphs
     within their limits, decided by the shape alone (see :class:`ExpansionBounds`).
     """
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     empty = M.nnz == 0
     biregular = biregular_degrees(M)
