@@ -96,6 +96,38 @@ class LayerReport:
             del d["bounds"]
         return d
 
+    def flat(self) -> dict:
+        """One flat row (the CSV shape, which sweep records also draw from): ``name``, ``gate``,
+        ``rows``, ``cols``, then every field of :meth:`to_dict` with nested ones flattened as
+        ``inputs_degree_min``, ``weighted_sigma1``, ``bounds_...``, and ``biregular`` as
+        ``biregular_c`` / ``biregular_d``.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> from graphtools.graphs import bipartite
+        >>> row = analyze_graph(bipartite(np.ones((2, 3)))).flat()
+        >>> row["rows"], row["cols"], row["inputs_degree_min"], row["biregular_c"], row["biregular_d"]
+        (2, 3, 2, 2, 3)
+        """
+        row = self.to_dict()
+        rows, cols = row.pop("shape")
+        biregular = row.pop("biregular") or (None, None)
+        row = {"name": row.pop("name"), "gate": row.pop("gate"), "rows": rows, "cols": cols, **row}
+        row["biregular_c"], row["biregular_d"] = biregular
+        return _flatten(row)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested dicts as one level, keys joined by ``_``."""
+    flat = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
 
 @dataclass(frozen=True)
 class DirectionReport:
