@@ -373,8 +373,13 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     --------
     >>> import numpy as np
     >>> r = cover_radius_bounds(np.ones((1, 4)))   # the star K_{1,4}: rho = sqrt(4)
-    >>> round(r.value, 6), r.lower <= 2.0 <= r.upper
-    (2.0, True)
+    >>> round(r.value, 6), r.certified, round(r.upper - r.lower, 9)
+    (2.0, True, 0.0)
+    >>> K = np.ones((40, 60))   # K_{40,60}: rho = sqrt(59) + sqrt(39) = 13.926...
+    >>> K[0, 0] = 0             # one edge removed (not biregular): a little less, by the fast route
+    >>> r = cover_radius_bounds(K, method="fast")
+    >>> r.certified, r.steps, round(r.value, 3)
+    (True, 0, 13.923)
     """
     if not (rtol > 0 and math.isfinite(rtol)):
         raise ValueError(f"rtol must be a positive number, not {rtol!r}")
@@ -484,7 +489,14 @@ def _max_degree_bound(M) -> float:
 
 def nonisolated_biregular(B) -> tuple[int, int] | None:
     """``(c, d)`` when every non-isolated input has degree ``c`` and every non-isolated output
-    degree ``d`` (isolated nodes ignored); otherwise None."""
+    degree ``d`` (isolated nodes ignored); otherwise None.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> nonisolated_biregular(np.ones((2, 3))), nonisolated_biregular(np.eye(3)[:, :2]), nonisolated_biregular(np.tril(np.ones((3, 3))))
+    ((2, 3), (1, 1), None)
+    """
     M = as_csr(B, copy=False)
     if M.nnz == 0:
         return None

@@ -206,7 +206,14 @@ def top_singular_values(B, k: int = 2, method: str = "auto") -> np.ndarray:
 
 def spectral_gap(B, method: str = "auto") -> float:
     """``sigma_1(B) - sigma_2(B)``: the spectral gap of the bipartite graph (pass ``|W|`` for the
-    weighted graph, ``1[W != 0]`` for the binary one)."""
+    weighted graph, ``1[W != 0]`` for the binary one).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(spectral_gap(np.ones((2, 3))), 6)   # K_{2,3}: sqrt(6) - 0
+    2.44949
+    """
     s1, s2 = top_singular_values(B, 2, method)
     return float(s1 - s2)
 
@@ -217,6 +224,13 @@ def normalized_biadjacency(B) -> sp.csr_matrix:
     ``D_R`` and ``D_L`` hold the row and column sums of ``B`` (degrees for a
     binary ``B``, strengths for ``|W|``).  Every component with an edge has
     ``sigma_1(N) = 1``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> normalized_biadjacency(np.ones((2, 2))).toarray()
+    array([[0.5, 0.5],
+           [0.5, 0.5]])
     """
     M = abs(as_csr(B, copy=False))  # abs makes the one copy
     row_sum = np.asarray(M.sum(axis=1)).ravel()
@@ -230,6 +244,12 @@ def normalized_gap(B, method: str = "auto") -> float | None:
     """``1 - sigma_2(N)`` with ``N`` from :func:`normalized_biadjacency`; None for an empty graph.
 
     It is 0 exactly when the graph (isolated nodes aside) is disconnected.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(normalized_gap(np.ones((2, 3))), 9), normalized_gap(np.eye(2))   # connected; two components
+    (1.0, 0.0)
     """
     N = normalized_biadjacency(B)
     if N.nnz == 0:
@@ -240,7 +260,14 @@ def normalized_gap(B, method: str = "auto") -> float | None:
 
 
 def average_degrees(B) -> tuple[float, float] | None:
-    """``(d_in, d_out) = (E / #non-isolated inputs, E / #non-isolated outputs)``; None if ``E = 0``."""
+    """``(d_in, d_out) = (E / #non-isolated inputs, E / #non-isolated outputs)``; None if ``E = 0``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> average_degrees(np.ones((2, 3)))   # inputs have degree 2, outputs 3
+    (np.float64(2.0), np.float64(3.0))
+    """
     d_in, d_out = input_degrees(B), output_degrees(B)
     edges = int(d_in.sum())
     if edges == 0:
@@ -254,6 +281,13 @@ def ramanujan_bound_from_degrees(d_in: float, d_out: float) -> float | None:
     For a (c, d)-biregular graph this is the Alon-Boppana bound for bipartite
     graphs (Mohar, arXiv:1002.1084); with average degrees it is the irregular
     form (Hoory, JCTB 2005).
+
+    Example
+    -------
+    >>> round(ramanujan_bound_from_degrees(3, 3), 6)   # 2 sqrt(2)
+    2.828427
+    >>> ramanujan_bound_from_degrees(0.5, 3) is None
+    True
     """
     if d_in < 1 or d_out < 1:
         return None
@@ -261,25 +295,50 @@ def ramanujan_bound_from_degrees(d_in: float, d_out: float) -> float | None:
 
 
 def ramanujan_bound(B) -> float | None:
-    """Ramanujan bound of ``B`` with average degrees over non-isolated nodes (docs/measures.md)."""
+    """Ramanujan bound of ``B`` with average degrees over non-isolated nodes (docs/measures.md).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(ramanujan_bound(np.ones((3, 5))), 9)   # sqrt(3 - 1) + sqrt(5 - 1)
+    3.414213562
+    """
     degrees = average_degrees(B)
     return None if degrees is None else ramanujan_bound_from_degrees(*degrees)
 
 
 def is_ramanujan(sigma1: float, sigma2: float, bound: float | None) -> bool | None:
-    """``sigma_2 <= bound`` (up to ``RAMANUJAN_RTOL * sigma_1`` of rounding); None if no bound."""
+    """``sigma_2 <= bound`` (up to ``RAMANUJAN_RTOL * sigma_1`` of rounding); None if no bound.
+
+    Example
+    -------
+    >>> is_ramanujan(4.0, 2.0, 2.5), is_ramanujan(4.0, 3.0, 2.5), is_ramanujan(4.0, 3.0, None)
+    (True, False, None)
+    """
     if bound is None:
         return None
     return bool(bound - sigma2 >= -RAMANUJAN_RTOL * max(1.0, sigma1))
 
 
 def cover_gap(sigma2: float, cover: float | None) -> float | None:
-    """``cover_bound - sigma_2``: the Ramanujan gap against the universal-cover radius (None without one)."""
+    """``cover_bound - sigma_2``: the Ramanujan gap against the universal-cover radius (None without one).
+
+    Example
+    -------
+    >>> cover_gap(2.0, 2.5), cover_gap(2.0, None)
+    (0.5, None)
+    """
     return None if cover is None else cover - sigma2
 
 
 def delta_s(sigma1: float, sigma2: float) -> float | None:
-    """``2 sqrt(sigma_1 - 1) - sigma_2`` (Hoang et al., ICLR 2023); None when ``sigma_1 < 1``."""
+    """``2 sqrt(sigma_1 - 1) - sigma_2`` (Hoang et al., ICLR 2023); None when ``sigma_1 < 1``.
+
+    Example
+    -------
+    >>> delta_s(5.0, 3.0), delta_s(0.5, 0.1)   # 2 sqrt(5 - 1) - 3; None below sigma_1 = 1
+    (1.0, None)
+    """
     if sigma1 < 1:
         return None
     return 2.0 * math.sqrt(sigma1 - 1.0) - sigma2
@@ -297,6 +356,12 @@ def top_eigenvalues(A, k: int = 2, tol: float = 1e-12) -> np.ndarray:
     eigenvectors already found, ``A - sum lambda_i v_i v_i^T``: a fresh Krylov
     space finds a repeated eigenvalue (e.g. ``lambda_1 = lambda_2`` for two
     identical components) that a single run could miss.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> top_eigenvalues(np.diag([3.0, 1.0, 2.0]), 2)
+    array([3., 2.])
     """
     from scipy.sparse.linalg import LinearOperator, aslinearoperator, eigsh
 
