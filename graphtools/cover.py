@@ -71,6 +71,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg as la
 import scipy.sparse as sp
 from scipy.sparse.linalg import LinearOperator, minres
 
@@ -179,6 +180,44 @@ class _VertexSystem:
         weighted[m:] = self.WT @ x[:m]
         return (weighted - Z) / x
 
+    def solver(self, diagonal):
+        """``solve(rhs, last) -> (y, w, ok)`` for the bordered system of :meth:`solve` at this Jacobian:
+        a direct one (below) when the shorter side has at most ``DIRECT_SIDE`` nodes, else MINRES."""
+        m, n = self.m, diagonal.size
+        if min(m, n - m) <= DIRECT_SIDE and np.all(np.abs(diagonal) > 1e-300):
+            return self._direct(diagonal)
+        return lambda rhs, last: self.solve(diagonal, rhs, last)
+
+    def _direct(self, diagonal):
+        """The bordered system by eliminating the longer side (its diagonal block ``D_A`` is diagonal):
+        ``[S, u - 1; (1 - u)^T, sum a] [y_C; w] = [r_C - W^T D_A^{-1} r_A; n last - sum D_A^{-1} r_A]``
+        with ``a = D_A^{-1} 1``, ``u = W^T a``, ``S = D_C - W^T D_A^{-1} W`` (dense, the shorter side
+        squared), LU-factored once for both right-hand sides of a Newton step."""
+        m, n = self.m, diagonal.size
+        rows_first = m >= n - m
+        W = self.W if rows_first else self.WT  # A (eliminated) x C
+        inverse = 1.0 / (diagonal[:m] if rows_first else diagonal[m:])
+        D_C = diagonal[m:] if rows_first else diagonal[:m]
+        c = D_C.size
+        WT = W.T.tocsr()
+        u = WT @ inverse
+        K = np.empty((c + 1, c + 1))
+        K[:c, :c] = -(WT @ sp.diags(inverse) @ W).toarray()
+        K[np.arange(c), np.arange(c)] += D_C
+        K[:c, c], K[c, :c], K[c, c] = u - 1.0, 1.0 - u, inverse.sum()
+        factors = la.lu_factor(K, check_finite=False)
+
+        def solve(rhs, last):
+            r_A, r_C = (rhs[:m], rhs[m:]) if rows_first else (rhs[m:], rhs[:m])
+            t = inverse * r_A
+            solution = la.lu_solve(factors, np.append(r_C - WT @ t, n * last - t.sum()), check_finite=False)
+            y_C, w = solution[:c], float(solution[c])
+            y_A = inverse * (r_A - W @ y_C + w)
+            y = np.concatenate([y_A, y_C] if rows_first else [y_C, y_A])
+            return y, w, bool(np.isfinite(solution).all())
+
+        return solve
+
     def solve(self, diagonal, rhs, last):
         """Solve ``[J, -1; 1^T/n, 0] [y; w] = [rhs; last]``: MINRES on its symmetric form
         ``[J, -1; -1^T, 0] [y; w] = [rhs; -n last]`` with the diagonal preconditioner ``|J_vv|``."""
@@ -236,7 +275,7 @@ def _two_class_start(M, degree):
 
 def _fold(system, x, rtol, max_steps=60):
     """Newton-secant path to the fold of ``Z(x) = z 1``: the least ``max Z`` met and the last ``x``, or None when the
-    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or GMRES failing)."""
+    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve)."""
     best, previous = (math.inf, None), None
     for _ in range(max_steps):
         Z, T = system.values(x)
@@ -244,10 +283,10 @@ def _fold(system, x, rtol, max_steps=60):
             return None
         if Z.max() < best[0]:
             best = (float(Z.max()), x)  # every positive x bounds rho(T) from above
-        diagonal = system.jacobian(x, Z, T)
+        solve = system.solver(system.jacobian(x, Z, T))
         z = Z.mean()
-        correction, _, ok = system.solve(diagonal, z - Z, 0.0)
-        tangent, slope, ok_tangent = system.solve(diagonal, np.zeros_like(x), 1.0)  # slope: dz/ds
+        correction, _, ok = solve(z - Z, 0.0)
+        tangent, slope, ok_tangent = solve(np.zeros_like(x), 1.0)  # slope: dz/ds
         if not (ok and ok_tangent):
             return None
         s = x.mean()
@@ -340,8 +379,14 @@ def _fast_bounds(M, rtol):
     return lower, upper
 
 
-#: Components with fewer edges than this try the dual iteration first (it is quicker there).
+#: The fast route solves its Newton systems directly (dense, the shorter side squared) when the
+#: shorter side has at most this many nodes, with MINRES otherwise.
+DIRECT_SIDE = 256
+
+#: Components with fewer edges than this try the dual iteration first (it is quicker there) ...
 FAST_MIN_EDGES = 20_000
+#: ... or than this when the shorter side has at most ``DIRECT_SIDE`` nodes.
+FAST_MIN_EDGES_DIRECT = 1_000
 
 
 def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_MAX_STEPS,
@@ -361,8 +406,9 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
     method : {"auto", "fast", "dual"}
         ``"fast"``: the vertex Newton route of the module docstring first (connected graphs),
         the dual iteration when it does not certify; ``"dual"``: the dual iteration only;
-        ``"auto"``: ``"fast"`` from ``FAST_MIN_EDGES`` edges on.  ``steps`` is 0 when the
-        fast route certified the bracket.
+        ``"auto"``: ``"fast"`` first from ``FAST_MIN_EDGES`` edges on (``FAST_MIN_EDGES_DIRECT`` when
+        the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.
+        ``steps`` is 0 when the fast route certified the bracket.
 
     Returns
     -------
@@ -400,10 +446,12 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
 
 
 def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadius:
-    """One connected component: the fast route first from ``FAST_MIN_EDGES`` edges on (or with
-    ``method="fast"``), else the dual iteration first; the other one only when the first did not
+    """One connected component: the fast route first from ``FAST_MIN_EDGES`` edges on (from
+    ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are solved directly, or with ``method="fast"``),
+    else the dual iteration first; the other one only when the first did not
     certify the bracket (both brackets are valid, so they are intersected)."""
-    fast_first = method == "fast" or M.nnz >= FAST_MIN_EDGES
+    fast_first = method == "fast" or M.nnz >= FAST_MIN_EDGES or (
+        min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT)
     if fast_first:
         fast = _fast_bounds(M, rtol)
         if fast is not None:
