@@ -202,7 +202,11 @@ class _VertexSystem:
         WT = W.T.tocsr()
         u = WT @ inverse
         K = np.empty((c + 1, c + 1))
-        K[:c, :c] = -(WT @ sp.diags(inverse) @ W).toarray()
+        if W.shape[0] * c <= DIRECT_DENSE_ENTRIES:  # BLAS on the dense block beats a sparse product
+            dense = W.toarray()
+            K[:c, :c] = -(dense.T @ (inverse[:, None] * dense))
+        else:
+            K[:c, :c] = -(WT @ sp.diags(inverse) @ W).toarray()
         K[np.arange(c), np.arange(c)] += D_C
         K[:c, c], K[c, :c], K[c, c] = u - 1.0, 1.0 - u, inverse.sum()
         factors = la.lu_factor(K, check_finite=False)
@@ -250,19 +254,20 @@ def _two_class_start(M, degree):
     p, q = edges / M.shape[0], edges / M.shape[1]
 
     def both(u, v):
-        t = math.sqrt(1.0 + 4.0 * u * v)
+        t = np.sqrt(1.0 + 4.0 * u * v)
         return (2.0 - p + p * t) / (2.0 * u), (2.0 - q + q * t) / (2.0 * v)
 
-    best = (math.inf, 1.0, 1.0)
-    for u in np.exp(np.linspace(-12.0, 6.0, 73)):
-        lo, hi = 1e-12, 1e12
-        for _ in range(60):
-            v = math.sqrt(lo * hi)
-            z_out, z_in = both(u, v)
-            lo, hi = (lo, v) if z_in < z_out else (v, hi)
-        z = max(both(u, v))
-        if z < best[0]:
-            best = (z, float(u), float(v))
+    u = np.exp(np.linspace(-12.0, 6.0, 73))  # a scan over u, each with v bisected until Z_out = Z_in
+    lo, hi = np.full(u.size, 1e-12), np.full(u.size, 1e12)
+    for _ in range(60):
+        v = np.sqrt(lo * hi)
+        z_out, z_in = both(u, v)
+        lower = z_in < z_out
+        hi, lo = np.where(lower, v, hi), np.where(lower, lo, v)
+    v = np.sqrt(lo * hi)
+    z = np.maximum(*both(u, v))
+    k = int(np.argmin(z))
+    best = (float(z[k]), float(u[k]), float(v[k]))
     z, u, v = best
     # each vertex alone brought to Z_v = z with its neighbours at the other side's value y:
     # z t^2 - 2 y d t - (z + 2 y (2 - d)) = 0 for t = sqrt(1 + 4 x y)
@@ -382,6 +387,8 @@ def _fast_bounds(M, rtol):
 #: The fast route solves its Newton systems directly (dense, the shorter side squared) when the
 #: shorter side has at most this many nodes, with MINRES otherwise.
 DIRECT_SIDE = 256
+#: ... forming ``W^T D^{-1} W`` from a dense copy of ``W`` up to this many entries.
+DIRECT_DENSE_ENTRIES = 1 << 20
 
 #: Components with fewer edges than this try the dual iteration first (it is quicker there) ...
 FAST_MIN_EDGES = 20_000
