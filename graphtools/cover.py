@@ -328,8 +328,6 @@ def _dual_at(system, x, target, rtol, steps=30):
     g2_a **= 2
     g2_b **= 2
     g2 = {"A": g2_a, "B": g2_b}
-    work = np.empty(M.nnz)
-
     def successors(q, side):  # (N^T q) on the other half: the weight of the edges that each continues
         if side == "A":  # q on A (output -> input), into each input, then edges input -> output
             into = np.bincount(cols, weights=q, minlength=M.shape[1])
@@ -339,9 +337,9 @@ def _dual_at(system, x, target, rtol, steps=30):
         out -= q
         return np.maximum(out, 0.0, out=out)
 
-    def root_sum(a, b):  # sum(sqrt(a * b)) through one work array
-        np.multiply(a, b, out=work)
-        return float(np.sqrt(work, out=work).sum())
+    def root_sum(a, spent):  # sum(sqrt(a * spent)), computed in the array `spent` (not needed after)
+        np.multiply(a, spent, out=spent)
+        return float(np.sqrt(spent, out=spent).sum())
 
     side = "A"
     p = np.full(M.nnz, 1.0 / M.nnz)
@@ -358,8 +356,9 @@ def _dual_at(system, x, target, rtol, steps=30):
         bp = None  # released before the next edge-sized array
         b_following = successors(following, other)  # lives on `side`
         if previous is not None:
-            mass = (root_sum(p, b_following) + second) * math.sqrt(c)
-            best = max(best, 2.0 * mass / (float(p.sum()) + c * float(following.sum())))
+            weight = float(p.sum()) + c * float(following.sum())
+            mass = (root_sum(b_following, p) + second) * math.sqrt(c)  # p is replaced below
+            best = max(best, 2.0 * mass / weight)
             if target - best <= rtol * target / 50:
                 break
         p, bp, previous, side = following, b_following, total, other
