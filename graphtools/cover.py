@@ -44,25 +44,26 @@ constraints above for ``g_{uv} = 2 G_v / (1 + sqrt(1 + 4 G_u G_v))``, which
 makes every ``F_e`` into ``v`` equal).  Each step costs ``O(E)``; the
 ``(n_L + n_R)^2`` adjacency is never formed.
 
-Fast route (connected graphs, the default).  The certified upper bound above is a
-function of one number per *vertex*: with ``x_v = G_v > 0`` and
-``T_uv = sqrt(1 + 4 x_u x_v)``, ``rho(T) <= Z_max(x) = max_v Z_v(x)``,
-``Z_v(x) = (2 - d_v + sum_{u ~ v} T_uv) / (2 x_v)``, for *every* positive ``x``,
-and the infimum over ``x`` is ``rho(T)`` (at ``z > rho(T)`` the Green functions of
-``T`` give ``x`` with every ``Z_v = z``).  The Jacobian of ``Z`` is symmetric with the
-graph's pattern: ``dZ_v/dx_u = 1/T_uv``, ``dZ_v/dx_v = (sum_u x_u / T_uv - Z_v)/x_v``.
-The solutions of ``Z(x) = z 1`` form a curve parametrised by ``s = mean(x)``, and
-``rho(T)`` is the smallest ``z`` on it (a fold, where the Jacobian is singular).
-:func:`cover_radius_bounds` follows that curve with Newton steps on the bordered
-system ``[J, -1; 1^T/n, 0]`` (MINRES on its symmetric form with a diagonal preconditioner: each
-product is two sparse products with ``B``'s pattern) and a secant step on ``dz/ds`` towards the fold,
-from the fold of the two-class (average-degree) problem.  The lower side is then
+Fast route (per connected component; see :func:`cover_radius_bounds` for when it runs).
+The certified upper bound above is a function of one number per *vertex*: with
+``x_v = G_v > 0`` and ``T_uv = sqrt(1 + 4 x_u x_v)``, ``rho(T) <= max_v Z_v(x)``,
+``Z_v(x) = (2 - d_v + sum_{u ~ v} T_uv) / (2 x_v)``, for *every* positive ``x``, and the
+infimum over ``x`` is ``rho(T)`` (at ``z > rho(T)`` the Green functions of ``T`` give ``x``
+with every ``Z_v = z``).  The Jacobian of ``Z`` is symmetric with the graph's pattern:
+``dZ_v/dx_u = 1/T_uv``, ``dZ_v/dx_v = (sum_u x_u / T_uv - Z_v) / x_v``.  The solutions of
+``Z(x) = z 1`` form a curve parametrised by ``s = mean(x)``, and ``rho(T)`` is the
+smallest ``z`` on it (a fold, where the Jacobian is singular).  The route follows that
+curve with Newton steps on the bordered system ``[J, -1; 1^T/n, 0]`` (MINRES on its
+symmetric form with a diagonal preconditioner, each product two sparse products with
+``B``'s pattern; a dense Schur-complement solve when the shorter side is small) and a
+secant step on ``dz/ds`` towards the fold, from the fold of the two-class
+(average-degree) problem with each vertex brought to it alone.  The lower side is then
 certified by the dual bound ``L`` at weights ``q`` from a few power steps of
 ``q <- g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
-the primal ratios ``g_uv = (T_uv - 1) / (2 x_u)``.  About ten Newton steps of
-``O(E)`` work each, against tens of dual steps above; when the bracket is not certified
-within ``rtol`` (trees, cycles and other graphs whose fold is at infinity, or a
-disconnected graph) the dual iteration above runs instead.
+the primal ratios ``g_uv = (T_uv - 1) / (2 x_u)``.  About six to fifteen Newton steps of
+``O(E)`` work, against tens of dual steps above.  When this bracket is not certified
+within ``rtol`` (trees, cycles and other graphs whose fold is at infinity) the dual
+iteration answers; where both ran, their (certified) brackets are intersected.
 """
 
 from __future__ import annotations
