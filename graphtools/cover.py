@@ -279,7 +279,7 @@ def _two_class_start(M, degree):
     return np.where(np.isfinite(x) & (x > 0), x, np.where(np.arange(degree.size) < M.shape[0], u, v))
 
 
-def _fold(system, x, rtol, max_steps=60):
+def _fold(system, x, rtol, max_steps=30):
     """Newton-secant path to the fold of ``Z(x) = z 1``: the least ``max Z`` met and the last ``x``, or None when the
     iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve)."""
     best, previous = (math.inf, None), None
