@@ -300,7 +300,7 @@ def _fold(system, x, rtol, max_steps=30):
         ds = -slope / curvature if curvature is not None and curvature > 0 else -0.02 * s * np.sign(slope)
         ds = float(np.clip(ds, -0.25 * s, 0.25 * s))
         # z is flat at the fold, so x (which the dual certificate is built from) needs ds itself small
-        if np.abs(Z - z).max() <= rtol * z and abs(ds) <= math.sqrt(rtol) * s:
+        if np.abs(Z - z).max() <= rtol * z and abs(ds) <= math.sqrt(100.0 * rtol) * s:
             return best[0], x
         previous = (s, slope)
         step = correction + ds * tangent
