@@ -97,6 +97,38 @@ class LayerReport:
             del d["bounds"]
         return d
 
+    def flat(self) -> dict:
+        """One flat row (the CSV shape, which sweep records also draw from): ``name``, ``gate``,
+        ``rows``, ``cols``, then every field of :meth:`to_dict` with nested ones flattened as
+        ``inputs_degree_min``, ``weighted_sigma1``, ``bounds_...``, and ``biregular`` as
+        ``biregular_c`` / ``biregular_d``.
+
+        Example
+        -------
+        >>> import numpy as np
+        >>> from graphtools.graphs import bipartite
+        >>> row = analyze_graph(bipartite(np.ones((2, 3)))).flat()
+        >>> row["rows"], row["cols"], row["inputs_degree_min"], row["biregular_c"], row["biregular_d"]
+        (2, 3, 2, 2, 3)
+        """
+        row = self.to_dict()
+        rows, cols = row.pop("shape")
+        biregular = row.pop("biregular") or (None, None)
+        row = {"name": row.pop("name"), "gate": row.pop("gate"), "rows": rows, "cols": cols, **row}
+        row["biregular_c"], row["biregular_d"] = biregular
+        return _flatten(row)
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    """Nested dicts as one level, keys joined by ``_``."""
+    flat = {}
+    for key, value in d.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}_"))
+        else:
+            flat[prefix + key] = value
+    return flat
+
 
 @dataclass(frozen=True)
 class DirectionReport:
@@ -197,7 +229,16 @@ class ModelReport:
 def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = False) -> LayerReport:
     """Measure one bipartite graph: degrees, components, binary and weighted spectra,
     normalized gap, Ramanujan bound and gap, Delta_s, biregularity; with ``bounds``,
-    the expansion bounds of :mod:`graphtools.expansion` too."""
+    the expansion bounds of :mod:`graphtools.expansion` too.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.graphs import bipartite
+    >>> r = analyze_graph(bipartite(np.ones((3, 5))))   # K_{3,5}
+    >>> round(r.sigma1, 6), r.sigma2, r.components, r.biregular, round(r.cover_bound, 6)
+    (3.872983, 0.0, 1, (3, 5), 3.414214)
+    """
     B, W = graph.binary, graph.weighted
     n_out, n_in = graph.shape
     s1, s2 = _clean(*(float(x) for x in top_singular_values(B, 2, method)))
@@ -245,6 +286,12 @@ def empty_report(shape: tuple[int, int], name: str = "", gate: str | None = None
     :func:`analyze_graph` gives (``components`` counts the isolated nodes; every
     spectral quantity is 0 or undefined), without building per-node arrays, so an
     80-byte file declaring shape ``(0, 10**9)`` costs nothing.
+
+    Example
+    -------
+    >>> r = empty_report((0, 5), name='w')
+    >>> r.components, r.sigma1, r.is_ramanujan
+    (5, 0.0, None)
     """
     n_out, n_in = (int(s) for s in shape)
     if n_out * n_in:
@@ -271,7 +318,15 @@ def analyze_weight(matrix, name: str = "", gate: str | None = None, method: str 
                    bounds: bool = False) -> LayerReport:
     """:func:`analyze_graph` of the bipartite graph of ``matrix`` after checking its cost against the
     memory budget (:func:`graphtools.budget.graph_bytes`); a matrix with a zero dimension goes to
-    :func:`empty_report`."""
+    :func:`empty_report`.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> r = analyze_weight(np.eye(3), name='w')   # three disjoint edges
+    >>> r.components, r.sigma1, r.sigma2, r.biregular
+    (3, 1.0, 1.0, (1, 1))
+    """
     rows, cols = matrix.shape
     if rows * cols == 0:
         return empty_report((rows, cols), name, gate, bounds)
@@ -282,7 +337,16 @@ def analyze_weight(matrix, name: str = "", gate: str | None = None, method: str 
 
 def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
     """The biadjacency of one unfolded step, ``(x_t u h_{t-1}) -> h_t``: ``[U_ih | U_hh]`` with
-    ``U`` the gate union (``union``), or ``[|W_ih| | |W_hh|]`` into gate nodes (``per-gate``)."""
+    ``U`` the gate union (``union``), or ``[|W_ih| | |W_hh|]`` into gate nodes (``per-gate``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.model import describe
+    >>> model = describe({'rnn.weight_ih_l0': np.ones((4, 2)), 'rnn.weight_hh_l0': np.eye(4)})
+    >>> step_biadjacency(model.modules[0].layers[0]).shape   # 4 hidden units from 2 inputs + 4 hidden
+    (4, 6)
+    """
     if gates == "union":
         n = max(1, len(layer.weight_ih.gates))
         return sp.hstack([gate_union(layer.weight_ih.matrix, n), gate_union(layer.weight_hh.matrix, n)]).tocsr()
@@ -294,7 +358,17 @@ def analyze_unfolded(model: ModelDescription, steps: int, gates: str = "union", 
                      method: str = "auto", module: int = 0) -> UnfoldedReport:
     """Unfold recurrent module number ``module`` (default the first) over ``steps`` and report the
     whole graph (nodes, edges, top adjacency eigenvalues) and, per layer, its own unfolded graph's
-    eigenvalues plus, per direction, the step layer's full report, reachability and mixing depth."""
+    eigenvalues plus, per direction, the step layer's full report, reachability and mixing depth.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.model import describe
+    >>> model = describe({'rnn.weight_ih_l0': np.ones((4, 2)), 'rnn.weight_hh_l0': np.eye(4)})
+    >>> u = analyze_unfolded(model, steps=3)
+    >>> u.totals.nodes, u.layers[0].directions[0].direction
+    (22, 'forward')
+    """
     whole = unfold(model, steps, gates, layer, module)
     budget.check(budget.unfolded_bytes(whole.nodes, whole.edges, steps),
                  f"measuring the graph unfolded over {steps:,} steps ({whole.nodes:,} nodes, {whole.edges:,} edges)")
@@ -328,7 +402,17 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
     module (or the one whose prefix is ``module``).  ``rename``, ``threshold`` and
     ``threshold_rel``: :func:`graphtools.loading.read_checkpoint`.  Tensors not analysed are listed
     in ``skipped``; ``notes`` carries the reader's notes, a naming hint and the dense-pattern note.
-    Every option and structure error is raised before any spectral work."""
+    Every option and structure error is raised before any spectral work.
+
+    Example
+    -------
+    >>> import numpy as np, os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), 'm.npz')
+    >>> np.savez(path, **{'rnn.weight_ih_l0': np.ones((4, 2)), 'rnn.weight_hh_l0': np.eye(4)})
+    >>> report = analyze_checkpoint(path)
+    >>> [(layer.name, layer.components) for layer in report.layers]
+    [('rnn.weight_ih_l0', 1), ('rnn.weight_hh_l0', 4)]
+    """
     loaded = read_checkpoint(path, rename=rename, threshold=threshold, threshold_rel=threshold_rel)
     return analyze_model(loaded.model, os.fspath(path), loaded.checkpoint.format, gates=gates,
                          method=method, bounds=bounds, unfold_steps=unfold_steps, unfold_gates=unfold_gates,
@@ -353,7 +437,17 @@ def analyze_model(model: ModelDescription, source: str, format: str, *, gates: b
     """The :class:`ModelReport` of a described model (what :func:`analyze_checkpoint` returns for
     a file); ``source`` and ``format`` label it, ``notes`` and ``skipped`` come from the reader.
     Each weight's matrix is read (``np.asarray``) once, when its row is measured, so a lazily
-    loaded weight is in memory one at a time.  Option errors are raised before any spectral work."""
+    loaded weight is in memory one at a time.  Option errors are raised before any spectral work.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.model import describe
+    >>> model = describe({'rnn.weight_ih_l0': np.ones((4, 2)), 'rnn.weight_hh_l0': np.eye(4)})
+    >>> report = analyze_model(model, 'in memory', 'npz')
+    >>> report.architecture['cell'], [layer.nnz for layer in report.layers]
+    ('rnn', [8, 4])
+    """
     check_choice(method, "method", ("auto", "dense", "sparse"))  # spectral's ValueError is for programmers
     if module is not None and unfold_steps is None:
         raise GraphtoolsError("--module selects the module to unfold: give --unfold T too")

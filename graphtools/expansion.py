@@ -44,7 +44,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from graphtools.spectral import normalized_gap, ramanujan_bound, top_singular_values
-from graphtools.structure import as_csr, bipartite_components, biregular_degrees, input_degrees
+from graphtools.structure import as_csr, bipartite_components, biregular_degrees, input_degrees, pattern
 
 #: Largest ``n_L + n_R`` (edge expansion) or number of non-isolated nodes (conductance)
 #: that the exact enumerators accept: ``2^20`` subsets.
@@ -65,15 +65,9 @@ _POPCOUNT8 = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 # --------------------------------------------------------------------------- helpers
 
 
-def _binary(B) -> sp.csr_matrix:
-    M = as_csr(B)
-    M.data[:] = 1.0
-    return M
-
-
 def _graph(B, weighted: bool) -> sp.csr_matrix:
     """``|B|`` if ``weighted`` else ``1[B != 0]``, as CSR without stored zeros."""
-    return abs(as_csr(B)) if weighted else _binary(B)
+    return abs(as_csr(B)) if weighted else pattern(B)
 
 
 def _as_mask(index, n: int, what: str) -> np.ndarray:
@@ -146,6 +140,11 @@ def mixing_bound_biregular(sigma2: float, n_inputs: int, n_outputs: int, s: int,
     splits ``1_S``, ``1_T`` along the constant vectors, which are the top
     singular pair of ``B`` exactly when the graph is biregular; for irregular
     graphs use :func:`mixing_bound_normalized`.  Returns this right-hand side.
+
+    Example
+    -------
+    >>> round(mixing_bound_biregular(1.0, n_inputs=4, n_outputs=4, s=2, t=2), 6)
+    1.0
     """
     if not (0 <= s <= n_inputs and 0 <= t <= n_outputs):
         raise ValueError(f"need 0 <= s <= n_inputs = {n_inputs} and 0 <= t <= n_outputs = {n_outputs}")
@@ -162,6 +161,13 @@ def mixing_discrepancy(B, S, T, weighted: bool = False) -> float:
     mask or an array of indices (a set: repeats count once).  ``e(S, T)`` is
     the number of edges between them and ``E`` the number of edges, or with
     ``weighted`` the total weight ``|B|`` between them and in all.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> B = np.eye(4)   # a perfect matching: e(S, T) = 0 for S = {0, 1}, T = {2, 3}
+    >>> float(mixing_discrepancy(B, [0, 1], [2, 3]))   # |0 - 4 * 2 * 2 / 16|
+    1.0
     """
     M = _graph(B, weighted)
     n_r, n_l = M.shape
@@ -187,6 +193,11 @@ def mixing_bound_normalized(sigma2_N: float, vol_S: float, vol_T: float, volume:
     (which is 1 for every bipartite graph).  Proof in this module's docstring.
     It holds for every graph, weighted or not; isolated nodes contribute 0.
     A graph without edges (``volume == 0``) gives 0.
+
+    Example
+    -------
+    >>> round(mixing_bound_normalized(0.5, vol_S=2.0, vol_T=2.0, volume=8.0), 6)
+    0.75
     """
     if volume < 0 or vol_S < 0 or vol_T < 0:
         raise ValueError("volumes must be non-negative")
@@ -205,6 +216,12 @@ def volume_discrepancy(B, S, T, weighted: bool = False) -> tuple[float, float, f
     ``S`` indexes inputs, ``T`` outputs (masks or index sets); ``vol(S)`` is the
     sum of the degrees (strengths, with ``weighted``) of ``S``'s nodes and
     ``vol`` the total edge weight ``E``.  The discrepancy is 0 for an empty graph.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> volume_discrepancy(np.eye(4), [0, 1], [2, 3])   # (discrepancy, vol(S), vol(T), vol)
+    (1.0, 2.0, 2.0, 4.0)
     """
     M = _graph(B, weighted)
     n_r, n_l = M.shape
@@ -234,6 +251,11 @@ def tanner_bound(c: int, d: int, sigma2: float, n_inputs: int, size: int) -> flo
     for ``y = B 1_X`` (Cauchy-Schwarz), ``sum y = c |X|`` and
     ``|y|^2 = 1_X^T B^T B 1_X <= |X| (alpha c d + (1 - alpha) sigma_2^2)``.
     For ``K_{m,n}`` (``sigma_2 = 0``) it is exact: ``n_R``.  ``size = 0`` gives 0.
+
+    Example
+    -------
+    >>> tanner_bound(2, 2, 0.0, n_inputs=4, size=2)   # sigma_2 = 0 (complete bipartite): every output
+    4.0
     """
     if c < 1 or d < 1:
         raise ValueError(f"degrees must be at least 1, got c={c}, d={d}")
@@ -266,6 +288,11 @@ def cheeger_interval(normalized_gap: float) -> tuple[float, float]:
     ``[0.5, 1.41]`` still contains its conductance 1.  ``lambda`` carries the
     rounding of ``sigma_2(N)`` (a disconnected graph may give ``~2e-16``, not 0);
     a negative value from rounding is treated as 0.
+
+    Example
+    -------
+    >>> cheeger_interval(0.5)
+    (0.25, 1.0)
     """
     lam = max(float(normalized_gap), 0.0)
     return lam / 2.0, math.sqrt(2.0 * lam)
@@ -282,6 +309,11 @@ def edge_expansion_interval(algebraic_connectivity: float, max_degree: float) ->
     *Isoperimetric numbers of graphs*, J. Combin. Theory Ser. B 47, 1989).  The upper bound excludes ``K_1, K_2, K_3``; the only
     bipartite exception is a single edge without isolated nodes (``K_2``:
     ``lambda_2 = 2``, ``d_max = 1``, ``h_E = 1`` but the formula gives 0).
+
+    Example
+    -------
+    >>> edge_expansion_interval(2.0, max_degree=2)
+    (1.0, 2.0)
     """
     lam = max(float(algebraic_connectivity), 0.0)
     return lam / 2.0, math.sqrt(max(lam * (2.0 * max_degree - lam), 0.0))
@@ -296,10 +328,16 @@ def algebraic_connectivity(B, method: str = "auto") -> float | None:
     Laplacian; ``"sparse"`` runs ARPACK in shift-invert mode (``sigma = -1``,
     a sparse LU of ``L + I``) on the sparse Laplacian built from ``B``, so the
     dense ``(n_L + n_R)^2`` matrix is never formed.  None for fewer than 2 nodes.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(algebraic_connectivity(np.ones((2, 2))), 9), algebraic_connectivity(np.eye(2))   # C_4; two edges
+    (2.0, 0.0)
     """
     if method not in ("auto", "dense", "sparse"):
         raise ValueError(f"method must be 'auto', 'dense' or 'sparse', not {method!r}")
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     n = n_r + n_l
     if n < 2:
@@ -363,8 +401,14 @@ def imdb(B) -> float | None:
     (:func:`graphtools.spectral.ramanujan_bound`).  ``IMDB`` is the mean of these
     gaps; None when no group qualifies.  Isolated inputs (``d = 0``) form no
     group: ``K_0`` has no edges and no bound.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> imdb(np.ones((3, 3))), imdb(np.eye(3))
+    (2.8284271247461903, -1.0)
     """
-    M = _binary(B)
+    M = pattern(B)
     degrees = input_degrees(M)
     gaps = []
     for d in np.unique(degrees):
@@ -390,8 +434,14 @@ def exact_edge_expansion(B) -> float | None:
     ``|boundary(S)| = vol(S) - 2 e(S)`` is tabulated for all ``2^|V|`` subsets
     with numpy.  Accepts ``|V| <= MAX_ENUMERATED_NODES`` (20), else ValueError;
     None when ``|V| < 2`` (no admissible ``S``).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> exact_edge_expansion(np.ones((2, 2)))   # C_4: cut 2 edges to split off 2 nodes
+    1.0
     """
-    M = _binary(B)
+    M = pattern(B)
     n = sum(M.shape)
     _check_size(n, MAX_ENUMERATED_NODES, "nodes (n_L + n_R)", "exact_edge_expansion")
     if n < 2:
@@ -417,6 +467,12 @@ def exact_conductance(B, weighted: bool = False) -> float | None:
     Chung's Cheeger constant ``h_G`` (see :func:`cheeger_interval`).  Accepts at
     most ``MAX_ENUMERATED_NODES`` (20) non-isolated nodes, else ValueError; None
     for a graph without edges.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> exact_conductance(np.ones((2, 2)))
+    0.5
     """
     M = _graph(B, weighted)
     rows = np.flatnonzero(np.diff(M.indptr))
@@ -449,8 +505,14 @@ def exact_vertex_expansion(B, max_fraction: float = 0.5) -> float | None:
     over all ``2^n_L`` subsets (in chunks of outputs, so ``n_R`` may be large).
     Accepts ``n_L <= MAX_ENUMERATED_INPUTS`` (16), else ValueError; None when
     ``floor(max_fraction n_L) < 1`` (the floor allows 1e-9 of rounding in the product).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> exact_vertex_expansion(np.ones((2, 2)))   # any input reaches both outputs
+    2.0
     """
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     _check_size(n_l, MAX_ENUMERATED_INPUTS, "inputs", "exact_vertex_expansion")
     k_max = _max_size(max_fraction, n_l)
@@ -483,6 +545,12 @@ def max_mixing_ratio(B, weighted: bool = False) -> float | None:
     Accepts ``n_L <= MAX_ENUMERATED_INPUTS`` (16), else ValueError; None when
     ``n_L < 2`` or ``n_R < 2`` (no nonempty proper pair).  For a biregular graph
     the mixing lemma says the result is at most ``sigma_2``.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(max_mixing_ratio(np.ones((2, 3))), 9)   # complete bipartite: no discrepancy
+    0.0
     """
     M = _graph(B, weighted)
     n_r, n_l = M.shape
@@ -573,8 +641,15 @@ def expansion_bounds(B, sigma2: float | None = None, normalized_sigma2: float | 
     :func:`exact_conductance`, :func:`exact_vertex_expansion` at
     ``max_fraction = 0.5``, :func:`max_mixing_ratio`) are included for graphs
     within their limits, decided by the shape alone (see :class:`ExpansionBounds`).
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> b = expansion_bounds(np.ones((2, 2)))
+    >>> b.exact['edge_expansion'], b.cheeger['lower'] <= b.exact['conductance'] <= b.cheeger['upper']
+    (1.0, True)
     """
-    M = _binary(B)
+    M = pattern(B)
     n_r, n_l = M.shape
     empty = M.nnz == 0
     biregular = biregular_degrees(M)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from graphtools.structure import as_csr
+from graphtools.structure import as_csr, pattern
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,9 @@ class BipartiteGraph:
 
 def bipartite(W, name: str = "", gate: str | None = None) -> BipartiteGraph:
     """The :class:`BipartiteGraph` of a 2-D weight ``W`` (dense or sparse) in ``(out, in)`` layout."""
-    weighted = abs(as_csr(W))
-    binary = weighted.copy()
-    binary.data[:] = 1.0
-    return BipartiteGraph(binary=binary, weighted=weighted, name=name, gate=gate)
+    weighted = as_csr(W)  # a new matrix (copy=True): |W| in place, and the pattern shares its indices
+    np.abs(weighted.data, out=weighted.data)
+    return BipartiteGraph(binary=pattern(weighted), weighted=weighted, name=name, gate=gate)
 
 
 def gate_blocks(W: np.ndarray, gates: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:

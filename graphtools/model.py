@@ -34,9 +34,15 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 
-#: Row-block gate names of each cell, in PyTorch's order.
+#: Row-block gate names of each cell, in PyTorch's order: the one cell/gate table of the package
+#: (the names below are views of it; other modules import them instead of writing their own).
 CELL_GATES: dict[str, tuple[str, ...]] = {"rnn": (), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
-_CELL_OF_MULTIPLE = {1: "rnn", 3: "gru", 4: "lstm"}
+#: The cells graphtools knows, in the table's order.
+CELLS: tuple[str, ...] = tuple(CELL_GATES)
+#: Row blocks of each cell's weights (1 for the RNN: its weight is one block).
+GATE_BLOCKS: dict[str, int] = {cell: max(1, len(gates)) for cell, gates in CELL_GATES.items()}
+#: The cell whose weights have a given number of row blocks.
+CELL_OF_BLOCKS: dict[int, str] = {blocks: cell for cell, blocks in GATE_BLOCKS.items()}
 #: Suffix of a mask stored next to its weight (``rnn.weight_hh_l0_mask``), as torch.nn.utils.prune names it.
 MASK_SUFFIX = "_mask"
 
@@ -168,12 +174,12 @@ def _fail(name: str, shape, expected: str) -> GraphtoolsError:
 
 
 def _cell_from(name: str, rows: int, hidden: int) -> str:
-    if hidden == 0 or rows % hidden or rows // hidden not in _CELL_OF_MULTIPLE:
+    if hidden == 0 or rows % hidden or rows // hidden not in CELL_OF_BLOCKS:
         raise GraphtoolsError(
             f"{name} has {rows} rows for hidden size {hidden}: a recurrent weight has "
             "1, 3 or 4 times the hidden size in rows (RNN, GRU, LSTM)"
         )
-    return _CELL_OF_MULTIPLE[rows // hidden]
+    return CELL_OF_BLOCKS[rows // hidden]
 
 
 def _natural_key(text: str):

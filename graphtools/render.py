@@ -22,32 +22,13 @@ def render_json(report: ModelReport) -> str:
     return render_json_object(report.to_dict())
 
 
-def _flatten(d: dict, prefix: str = "") -> dict:
-    flat = {}
-    for key, value in d.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}_"))
-        else:
-            flat[prefix + key] = value
-    return flat
-
-
-def _csv_row(layer: dict) -> dict:
-    row = dict(layer)
-    rows, cols = row.pop("shape")
-    biregular = row.pop("biregular") or (None, None)
-    row = {"name": row.pop("name"), "gate": row.pop("gate"), "rows": rows, "cols": cols, **row}
-    row["biregular_c"], row["biregular_d"] = biregular
-    return _flatten(row)
-
-
 def render_csv(report: ModelReport) -> str:
     """One CSV row per layer; nested fields flattened (``inputs_degree_min``, ``weighted_sigma1``),
     ``shape`` as ``rows``/``cols``, ``biregular`` as ``biregular_c``/``biregular_d``; null is empty.
     Only analysed matrices are rows: the skipped tensors and the notes are in the table and the JSON.
     The columns are the union of every row's fields in first-seen order (gate rows and small
     graphs add fields such as ``bounds_exact_*``); a field a row lacks is empty."""
-    rows = [_csv_row(layer.to_dict()) for layer in report.layers]
+    rows = [layer.flat() for layer in report.layers]
     fields = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=fields, restval="", lineterminator="\n")

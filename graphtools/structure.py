@@ -44,6 +44,25 @@ def as_csr(B, *, copy: bool = True) -> sp.csr_matrix:
     return M
 
 
+def pattern(B) -> sp.csr_matrix:
+    """``1[B != 0]``: the binary graph of ``B`` as a float64 CSR matrix (sorted, no stored zeros).
+
+    The one pattern helper of the package.  ``B`` itself when it already is such a 0/1 matrix;
+    otherwise a new matrix of ones that *shares* the index arrays of :func:`as_csr` of ``B`` (no
+    copy of them), so callers treat the result as read-only.
+
+    Example
+    -------
+    >>> pattern(np.array([[0.0, -2.5], [3.0, 0.0]])).toarray()
+    array([[0., 1.],
+           [1., 0.]])
+    """
+    M = as_csr(B, copy=False)
+    if bool((M.data == 1.0).all()):
+        return M
+    return sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
+
+
 def _is_canonical_csr(B) -> bool:
     """Whether ``B`` is already what :func:`as_csr` returns (float64 CSR, sorted, no duplicates, no
     stored zeros); read-only callers then use it without a copy."""

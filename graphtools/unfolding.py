@@ -40,7 +40,7 @@ import scipy.sparse as sp
 from graphtools.errors import GraphtoolsError
 from graphtools.graphs import gate_union
 from graphtools.model import ModelDescription, RecurrentLayer, RecurrentModule
-from graphtools.structure import as_csr
+from graphtools.structure import as_csr, pattern
 
 GATE_MODES = ("union", "per-gate")
 
@@ -152,7 +152,7 @@ class UnfoldedGraph:
         n = self.nodes
         plans = []
         for f in self.families:
-            M = f.matrix if weighted else _pattern(f.matrix)
+            M = f.matrix if weighted else pattern(f.matrix)
             if M.nnz > 0.2 * M.shape[0] * M.shape[1]:
                 M = M.toarray()  # BLAS beats sparse products on dense-ish weights
             src, tgt = self.blocks[f.source], self.blocks[f.target]
@@ -174,12 +174,6 @@ class UnfoldedGraph:
             return out
 
         return LinearOperator((n, n), matvec=matvec, rmatvec=matvec, dtype=np.float64)
-
-
-def _pattern(M: sp.csr_matrix) -> sp.csr_matrix:
-    P = M.copy()
-    P.data[:] = 1.0
-    return P
 
 
 def _gate_fan_in(hidden: int, gates: int) -> sp.csr_matrix:

@@ -150,3 +150,75 @@ def test_analyze_reports_cover_fields_and_nulls(tmp_path):
     assert c["cover_bound"] == pytest.approx(1.0)
     table = CliRunner().invoke(main, ["analyze", str(ckpt)])
     assert table.exit_code == 0 and " cover " in table.output
+
+
+# The fast route (vertex Newton to the fold, certified by a dual bound): forced with method="fast"
+# on small graphs, against closed forms, the dual iteration and the truncated cover.
+
+
+def _biregular(n, c, copies):
+    """Rows: ``copies`` copies of each row of an ``n x n`` circulant with ``c`` ones per row, so each
+    output has degree ``c`` and each input degree ``copies * c``; not a complete bipartite graph."""
+    circulant = sum(np.roll(np.eye(n), shift, axis=1) for shift in (0, 1, 3, 7, 12)[:c])
+    return np.kron(circulant, np.ones((copies, 1)))
+
+
+@pytest.mark.parametrize("n,c,copies", [(20, 3, 1), (20, 3, 2), (30, 4, 3), (25, 5, 1)])
+def test_fast_route_biregular_closed_form(n, c, copies):
+    B = _biregular(n, c, copies)
+    assert (B.sum(1) == c).all() and (B.sum(0) == copies * c).all()
+    expected = math.sqrt(c - 1) + math.sqrt(copies * c - 1)
+    r = cover_radius_bounds(B, method="fast")
+    assert r.certified and r.steps == 0  # the fast route itself certified it
+    assert r.lower <= expected * (1 + 1e-9) and r.upper >= expected * (1 - 1e-9)
+    assert r.value == pytest.approx(expected, rel=1e-6)
+
+
+def test_fast_route_agrees_with_the_dual_iteration():
+    rng = np.random.default_rng(3)
+    for _ in range(6):
+        m, n = rng.integers(8, 40, size=2)
+        B = _random_irregular(rng, m, n, rng.uniform(0.2, 0.6))
+        fast, dual = cover_radius_bounds(B, method="fast"), cover_radius_bounds(B, method="dual")
+        assert fast.certified and fast.upper - fast.lower <= 1e-6 * fast.upper
+        # both are certified brackets of the same number: they overlap
+        assert fast.lower <= dual.upper * (1 + 1e-12) and dual.lower <= fast.upper * (1 + 1e-12)
+        if dual.certified:
+            assert fast.value == pytest.approx(dual.value, rel=2e-6)
+
+
+def test_fast_route_against_truncated_cover_and_sandwich():
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        B = _random_irregular(rng, 7, 6, 0.5)
+        if not B.any():
+            continue
+        r = cover_radius_bounds(B, method="fast")
+        root = int(np.argmax(np.r_[B.sum(1), B.sum(0)]))
+        for depth in (3, 5):
+            assert _truncated_cover_radius(B, root, depth) <= r.upper * (1 + 1e-9)
+        assert r.upper <= top_singular_values(B, 1)[0] * (1 + 1e-9)
+        hoory = ramanujan_bound(B)
+        assert hoory is None or r.value >= hoory * (1 - 1e-9)
+
+
+def test_fast_route_falls_back_where_the_fold_is_at_infinity():
+    # a cycle's cover is the line (rho = 2), a tree is its own cover: no fold at finite x,
+    # so the dual iteration answers; a disconnected graph takes its largest component
+    assert cover_radius_bounds(_cycle(6), method="fast").value == pytest.approx(2.0, rel=1e-5)
+    path = np.array([[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]], float)
+    assert cover_radius_bounds(path, method="fast").value == pytest.approx(top_singular_values(path, 1)[0], rel=1e-6)
+    B = sp.block_diag([np.ones((1, 9)), _biregular(20, 3, 1)]).toarray()
+    assert cover_radius_bounds(B, method="fast").value == pytest.approx(3.0, rel=1e-6)
+    with pytest.raises(ValueError):
+        cover_radius_bounds(np.ones((2, 2)), method="newton")
+
+
+def test_large_graph_takes_the_fast_route_by_default():
+    rng = np.random.default_rng(9)
+    B = sp.csr_matrix(_random_irregular(rng, 300, 200, 0.35))
+    assert B.nnz >= 20_000
+    r = cover_radius_bounds(B)
+    assert r.steps == 0 and r.certified
+    assert ramanujan_bound(B) <= r.value <= top_singular_values(B, 1)[0]
+    assert cover_radius(B) == r.value

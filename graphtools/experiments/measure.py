@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from graphtools.analysis import LayerReport, analyze_graph, analyze_unfolded, step_biadjacency
+from graphtools.analysis import analyze_graph, analyze_unfolded, step_biadjacency
 from graphtools.graphs import bipartite
 from graphtools.model import ModelDescription
 from graphtools.structure import input_degrees, output_degrees
@@ -13,6 +13,18 @@ from graphtools.structure import input_degrees, output_degrees
 PRUNED_KINDS = ("ih", "hh", "hr")
 #: Full singular spectra are stored for graphs whose shorter side is at most this.
 SPECTRUM_LIMIT = 1024
+
+#: ``(record field, LayerReport.flat() column)`` of the measures a sweep record keeps, in order.
+RECORD_FIELDS = (
+    ("nnz", "nnz"), ("density", "density"), ("components", "components"),
+    ("isolated_inputs", "inputs_isolated"), ("isolated_outputs", "outputs_isolated"),
+    ("sigma1", "sigma1"), ("sigma2", "sigma2"), ("spectral_gap", "spectral_gap"),
+    ("normalized_gap", "normalized_gap"), ("ramanujan_bound", "ramanujan_bound"),
+    ("ramanujan_gap", "ramanujan_gap"), ("is_ramanujan", "is_ramanujan"), ("delta_s", "delta_s"),
+    ("cover_bound", "cover_bound"), ("cover_gap", "cover_gap"), ("is_ramanujan_cover", "is_ramanujan_cover"),
+    ("weighted_sigma1", "weighted_sigma1"), ("weighted_sigma2", "weighted_sigma2"),
+    ("weighted_spectral_gap", "weighted_spectral_gap"),
+)
 
 
 def degree_histogram(degrees: np.ndarray) -> list[list[int]]:
@@ -34,22 +46,15 @@ def graph_record(name: str, kind: str, matrix) -> dict:
     """One ``layers`` entry: :func:`graphtools.analysis.analyze_graph`'s measures, flattened,
     plus the binary singular spectrum and both degree histograms."""
     graph = bipartite(matrix, name)
-    report: LayerReport = analyze_graph(graph)
-    return {
-        "name": name, "kind": kind, "shape": list(report.shape), "nnz": report.nnz, "density": report.density,
-        "components": report.components, "isolated_inputs": report.inputs.isolated,
-        "isolated_outputs": report.outputs.isolated,
-        "sigma1": report.sigma1, "sigma2": report.sigma2, "spectral_gap": report.spectral_gap,
-        "normalized_gap": report.normalized_gap, "ramanujan_bound": report.ramanujan_bound,
-        "ramanujan_gap": report.ramanujan_gap, "is_ramanujan": report.is_ramanujan, "delta_s": report.delta_s,
-        "cover_bound": report.cover_bound, "cover_gap": report.cover_gap,
-        "is_ramanujan_cover": report.is_ramanujan_cover,
-        "weighted_sigma1": report.weighted.sigma1, "weighted_sigma2": report.weighted.sigma2,
-        "weighted_spectral_gap": report.weighted.spectral_gap,
+    row = analyze_graph(graph).flat()
+    record = {"name": name, "kind": kind, "shape": [row["rows"], row["cols"]]}
+    record.update({field: row[source] for field, source in RECORD_FIELDS})
+    record.update({
         "singular_values": binary_spectrum(graph.binary),
         "in_degrees": degree_histogram(input_degrees(graph.binary)),
         "out_degrees": degree_histogram(output_degrees(graph.binary)),
-    }
+    })
+    return record
 
 
 def _mean(values):
