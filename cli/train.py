@@ -10,6 +10,7 @@ import click
 from click.core import ParameterSource
 
 from graphtools.data.load import DATASETS
+from graphtools.model import CELLS
 from graphtools.nn.training import format_epoch
 from graphtools.nn.run import TrainConfig, evaluate_checkpoint, train_from_config
 from graphtools.cli._format import duration
@@ -35,7 +36,7 @@ class _Bar:
 
 
 @click.command()
-@click.option("--cell", type=click.Choice(["rnn", "lstm", "gru"]), default="lstm", show_default=True,
+@click.option("--cell", type=click.Choice(CELLS), default="lstm", show_default=True,
               help="Recurrent cell (with --init or --mask: taken from that checkpoint).")
 @click.option("--hidden", metavar="H", type=click.IntRange(min=1), default=128, show_default=True,
               help="Hidden units per layer (with --init or --mask: taken from that checkpoint).")

@@ -30,13 +30,13 @@ from importlib import resources
 
 from graphtools.data.load import DATASETS
 from graphtools.errors import GraphtoolsError
+from graphtools.model import CELLS
 from graphtools.prune.common import METHODS, SCOPES
 from graphtools.tomlfile import read_toml, tomllib
 from graphtools.validate import EPOCHS_MAX, check_scalar, check_seed
 
 #: Presets shipped in graphtools/experiments/presets/<name>.toml.
 PRESETS = ("quick", "paper-seqmnist", "paper-speech", "paper-cifar10")
-CELLS = ("rnn", "lstm", "gru")
 #: Training backends: graphtools' numpy trainer, or PyTorch (the ``graphtools[torch]`` extra).
 TRAINERS = ("numpy", "torch")
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+)$")

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+from graphtools.model import GATE_BLOCKS
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
@@ -71,7 +71,7 @@ def layer_forward(cell: str, x: np.ndarray, W_ih, W_hh, b_ih, b_hh,
                   workspace: dict | None = None) -> tuple[np.ndarray, tuple]:
     """Run one layer over ``x`` (``T, B, F``) from a zero state; return all hidden states
     ``(T, B, H)`` and the cache :func:`layer_backward` needs."""
-    if cell not in GATES:
+    if cell not in GATE_BLOCKS:
         raise ValueError(f"unknown cell {cell!r}")
     T, B, _ = x.shape
     H, dtype, ws = W_hh.shape[1], W_hh.dtype, workspace
@@ -126,7 +126,7 @@ def layer_backward(dhs: np.ndarray, cache: tuple, need_dx: bool = True,
         return _lstm_backward(dhs, cache, need_dx, workspace)
     T, B, F = x.shape
     H, dtype, ws = W_hh.shape[1], W_hh.dtype, workspace
-    G = GATES[cell]
+    G = GATE_BLOCKS[cell]
     last_only = dhs.ndim == 2
     dgi = _empty(ws, "dgi", (T, B, G * H), dtype)  # dL/d(input projection)
     dgh = dgi if cell != "gru" else _empty(ws, "dgh", (T, B, G * H), dtype)  # dL/d(recurrent projection)

@@ -19,7 +19,8 @@ from graphtools.atomic import CHECKPOINT_FORMATS, atomic_open, check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.io import META_KEY, load_state
 from graphtools.model import MASK_SUFFIX, describe
-from graphtools.nn.cells import GATES, layer_backward, layer_forward
+from graphtools.model import GATE_BLOCKS
+from graphtools.nn.cells import layer_backward, layer_forward
 
 
 
@@ -44,7 +45,7 @@ class SequenceClassifier:
 
     def __init__(self, cell: str, input_size: int, hidden_size: int, num_layers: int = 1,
                  num_classes: int = 10, seed: int = 0, dtype=np.float32):
-        if cell not in GATES:
+        if cell not in GATE_BLOCKS:
             raise GraphtoolsError(f"cell must be one of rnn, lstm, gru, not {cell!r}")
         for name, value in (("input_size", input_size), ("hidden_size", hidden_size),
                             ("num_layers", num_layers), ("num_classes", num_classes)):
@@ -55,7 +56,7 @@ class SequenceClassifier:
         self.meta: dict = {}
         self.masks: dict[str, np.ndarray] = {}
         rng = np.random.default_rng(seed)
-        G, H = GATES[cell], self.hidden_size
+        G, H = GATE_BLOCKS[cell], self.hidden_size
         k = 1 / np.sqrt(H)
         self.params: dict[str, np.ndarray] = {}
         for layer in range(self.num_layers):

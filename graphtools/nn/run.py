@@ -13,7 +13,7 @@ from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.data import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
-from graphtools.model import CELL_GATES, MASK_SUFFIX
+from graphtools.model import CELL_OF_BLOCKS, GATE_BLOCKS, MASK_SUFFIX
 from graphtools.nn.classifier import SequenceClassifier, load_model
 from graphtools.nn.training import Evaluation, TrainResult, evaluate, fit
 from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
@@ -88,8 +88,7 @@ def masks_architecture(masks: dict[str, np.ndarray]) -> dict | None:
     if not found:
         return None
     rows, hidden = found[0] if 0 in found else next(iter(found.values()))
-    cells = {max(1, len(g)): cell for cell, g in CELL_GATES.items()}
-    cell = cells.get(rows // hidden)
+    cell = CELL_OF_BLOCKS.get(rows // hidden)
     if cell is None:
         return None
     return {"cell": cell, "hidden_size": hidden, "num_layers": max(found) + 1}
@@ -114,7 +113,7 @@ def build_model(cell: str, hidden_size: int, num_layers: int, *, features: int, 
                 batch_size: int, steps: int) -> SequenceClassifier:
     """A fresh :class:`SequenceClassifier` (seeded), after checking that training it at
     ``batch_size`` on sequences of ``steps`` fits the memory budget (:mod:`graphtools.budget`)."""
-    gates = max(1, len(CELL_GATES.get(cell, ())))
+    gates = GATE_BLOCKS.get(cell, 1)
     budget.check(budget.training_bytes(gates=gates, features=features, hidden=hidden_size, layers=num_layers,
                                        classes=classes, batch=batch_size, steps=steps),
                  f"training a {cell} of hidden size {hidden_size} x {num_layers} layer(s) at batch size {batch_size}")

@@ -7,7 +7,7 @@ import fnmatch
 import numpy as np
 
 from graphtools.errors import GraphtoolsError
-from graphtools.model import KERAS_NAME, KERAS_GATE_ORDER, TORCH_NAME, CELL_GATES, Weight
+from graphtools.model import KERAS_NAME, KERAS_GATE_ORDER, TORCH_NAME, CELL_OF_BLOCKS, Weight
 from graphtools.prune.common import DEFAULT_KINDS
 from graphtools.text import matches_glob
 
@@ -86,9 +86,6 @@ def _matches_any(names: list[str], pattern: str) -> bool:
     return any(matches_glob(n, [pattern]) for n in names)
 
 
-_CELL_OF_GATES = {len(g): cell for cell, g in CELL_GATES.items()}
-
-
 def _keras_layout(weight: Weight) -> bool:
     """Whether ``weight`` was stored as a Keras kernel ``(in, out)`` (model.describe's naming rules)."""
     match = KERAS_NAME.match(weight.name)
@@ -129,7 +126,7 @@ def to_stored_layout(weight: Weight, mask: np.ndarray) -> np.ndarray:
     if not _keras_layout(weight):
         return mask
     if weight.kind in ("ih", "hh"):
-        cell = _CELL_OF_GATES[len(weight.gates)]
+        cell = CELL_OF_BLOCKS[max(1, len(weight.gates))]
         order = KERAS_GATE_ORDER[cell]
         hidden = mask.shape[0] // len(order)
         stored = np.empty_like(mask)
