@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from graphtools.jsonvalues import json_safe
 from graphtools.spectral import normalized_gap, ramanujan_bound, top_singular_values
 from graphtools.structure import as_csr, bipartite_components, biregular_degrees, input_degrees, pattern
 
@@ -583,21 +584,6 @@ def max_mixing_ratio(B, weighted: bool = False) -> float | None:
 # --------------------------------------------------------------------------- all together
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
-
-
 @dataclass(frozen=True)
 class ExpansionBounds:
     """Expansion guarantees of one binary bipartite graph (see :func:`expansion_bounds`).
@@ -626,7 +612,7 @@ class ExpansionBounds:
 
     def to_dict(self) -> dict:
         """Plain JSON values (lists, floats, None); a non-finite float becomes None."""
-        return _json_safe(
+        return json_safe(
             {"mixing": self.mixing, "tanner": self.tanner, "cheeger": self.cheeger, "imdb": self.imdb,
              "exact": self.exact}
         )

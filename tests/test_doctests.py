@@ -1,4 +1,4 @@
-"""The Examples sections of the public API run as doctests: prune, the data loaders, text, validate."""
+"""The Examples sections of the public API run as doctests: prune, the data loaders, text, jsonvalues, validate."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pytest
 #: Modules whose docstrings carry runnable Examples (numpydoc), and the least number of examples each has.
 MODULES = {
     "graphtools.text": 3,
+    "graphtools.jsonvalues": 1,
     "graphtools.validate": 6,
     "graphtools.prune.common": 5,
     "graphtools.prune.methods": 12,

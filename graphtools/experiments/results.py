@@ -10,10 +10,10 @@ before the next append.  Nothing that was finished is ever rewritten.
 from __future__ import annotations
 
 import json
-import math
 import os
 
 from graphtools.errors import GraphtoolsError
+from graphtools.jsonvalues import json_safe
 
 #: Version of the record layout (docs/reproduction.md describes it).
 SCHEMA = 1
@@ -25,17 +25,6 @@ def results_path(path: str | os.PathLike) -> str:
     """A JSONL file, or a sweep folder (then its ``results.jsonl``)."""
     path = os.fspath(path)
     return os.path.join(path, RESULTS_NAME) if os.path.isdir(path) else path
-
-
-def _finite(value):
-    """Replace NaN and infinities (which JSON cannot hold) by None, recursively."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def read_records(path: str | os.PathLike) -> list[dict]:
@@ -87,7 +76,7 @@ def repair_results(path: str | os.PathLike) -> int:
 
 def append_record(path: str | os.PathLike, record: dict) -> None:
     """Append ``record`` as one line (one ``write`` call, then fsync)."""
-    line = (json.dumps(_finite(record), allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
+    line = (json.dumps(json_safe(record), allow_nan=False, separators=(",", ":")) + "\n").encode("utf-8")
     try:
         fd = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
     except OSError as exc:
