@@ -206,7 +206,7 @@ class ModelReport:
         ``unfolded`` is the first unfolded module and ``unfolded_modules`` all of them when several."""
         architecture = dict(self.architecture)
         architecture["modules"] = [
-            {k: m[k] for k in ("prefix", "cell", "layers", "bidirectional", "input_size", "hidden_size",
+            {k: m[k] for k in ("prefix", "cell", "num_layers", "bidirectional", "input_size", "hidden_size",
                                "proj_size") if k in m} for m in self.modules]
         out = {
             "checkpoint": self.checkpoint,

@@ -102,7 +102,7 @@ class RecurrentModule:
         """The constructor arguments of the equivalent ``torch.nn`` module (plus the cell)."""
         return {
             "cell": self.cell,
-            "layers": self.num_layers,
+            "num_layers": self.num_layers,
             "bidirectional": self.bidirectional,
             "input_size": self.input_size,
             "hidden_size": self.hidden_size,
@@ -126,7 +126,7 @@ class ModelDescription:
         """Architecture of the first recurrent module; sizes are None when there is none."""
         if self.modules:
             return self.modules[0].architecture()
-        return {"cell": None, "layers": 0, "bidirectional": False,
+        return {"cell": None, "num_layers": 0, "bidirectional": False,
                 "input_size": None, "hidden_size": None, "proj_size": None}
 
 

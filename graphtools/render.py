@@ -94,7 +94,7 @@ def render_table(report: ModelReport) -> str:
 def _summary(arch: dict) -> str:
     direction = "bidirectional" if arch["bidirectional"] else "unidirectional"
     proj = f", proj {arch['proj_size']}" if arch["proj_size"] else ""
-    return (f"{arch['cell'].upper()}, {arch['layers']} layer(s), {direction}, "
+    return (f"{arch['cell'].upper()}, {arch['num_layers']} layer(s), {direction}, "
             f"input {arch['input_size']}, hidden {arch['hidden_size']}{proj}")
 
 

@@ -43,7 +43,7 @@ def test_json_contract(gru_checkpoint):
     assert set(report) == {"checkpoint", "format", "architecture", "layers", "skipped", "notes"}
     assert report["format"] == "npz"
     modules = report["architecture"].pop("modules")
-    assert report["architecture"] == {"cell": "gru", "layers": 1, "bidirectional": False,
+    assert report["architecture"] == {"cell": "gru", "num_layers": 1, "bidirectional": False,
                                       "input_size": 5, "hidden_size": 8, "proj_size": 0}
     assert modules == [dict(report["architecture"], prefix="gru.")]
     assert report["skipped"] == [
@@ -113,7 +113,7 @@ def test_bundled_example_through_the_console_script():
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     del report["architecture"]["modules"]
-    assert report["architecture"] == {"cell": "lstm", "layers": 2, "bidirectional": False,
+    assert report["architecture"] == {"cell": "lstm", "num_layers": 2, "bidirectional": False,
                                       "input_size": 28, "hidden_size": 64, "proj_size": 0}
     recurrent = [layer for layer in report["layers"] if layer["name"].startswith("rnn.")]
     assert len(recurrent) == 4

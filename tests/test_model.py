@@ -14,7 +14,7 @@ def test_cell_detection_from_gate_multiple(cell, gates):
     state["fc.weight"] = np.ones((10, 6), np.float32)
     state["fc.bias"] = np.ones(10, np.float32)
     model = describe(state)
-    assert model.architecture() == {"cell": cell, "layers": 2, "bidirectional": False,
+    assert model.architecture() == {"cell": cell, "num_layers": 2, "bidirectional": False,
                                     "input_size": 5, "hidden_size": 6, "proj_size": 0}
     names = [w.name for w in model.weights]
     assert names == ["rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.weight_ih_l1", "rnn.weight_hh_l1", "fc.weight"]
@@ -26,7 +26,7 @@ def test_cell_detection_from_gate_multiple(cell, gates):
 def test_any_prefix_and_bidirectional_projection(prefix):
     state = torch_state("lstm", input_size=7, hidden=8, layers=2, bidirectional=True, proj=3, prefix=prefix)
     model = describe(state)
-    assert model.architecture() == {"cell": "lstm", "layers": 2, "bidirectional": True,
+    assert model.architecture() == {"cell": "lstm", "num_layers": 2, "bidirectional": True,
                                     "input_size": 7, "hidden_size": 8, "proj_size": 3}
     assert model.modules[0].prefix == prefix
     layer = model.modules[0].layers[1]
@@ -87,7 +87,7 @@ def test_keras_lstm_is_transposed_with_same_gate_order():
     state["dense/kernel:0"] = rng.standard_normal((3, 10))
     state["dense/bias:0"] = rng.standard_normal(10)
     model = describe(state)
-    assert model.architecture() == {"cell": "lstm", "layers": 1, "bidirectional": False,
+    assert model.architecture() == {"cell": "lstm", "num_layers": 1, "bidirectional": False,
                                     "input_size": 5, "hidden_size": 3, "proj_size": 0}
     layer = model.modules[0].layers[0]
     assert layer.weight_ih.name == "lstm/lstm_cell/kernel:0"
@@ -117,7 +117,7 @@ def test_keras_stacked_and_bidirectional():
     state.update(keras_layer("bidirectional_1/forward_lstm_1/lstm_cell/", "lstm", 8, 4, rng))
     state.update(keras_layer("bidirectional_1/backward_lstm_1/lstm_cell/", "lstm", 8, 4, rng))
     model = describe(state)
-    assert model.architecture() == {"cell": "lstm", "layers": 2, "bidirectional": True,
+    assert model.architecture() == {"cell": "lstm", "num_layers": 2, "bidirectional": True,
                                     "input_size": 6, "hidden_size": 4, "proj_size": 0}
     assert [(layer.layer, layer.reverse) for layer in model.modules[0].layers] == [
         (0, False), (0, True), (1, False), (1, True)]
@@ -129,7 +129,7 @@ def test_keras_simple_rnn_layers_in_natural_order():
     for name, n_in in [("simple_rnn_10/", 4), ("simple_rnn/", 3), ("simple_rnn_2/", 4)]:
         state.update(keras_layer(name, "rnn", n_in, 4, rng))
     model = describe(state)
-    assert model.architecture()["layers"] == 3 and model.architecture()["cell"] == "rnn"
+    assert model.architecture()["num_layers"] == 3 and model.architecture()["cell"] == "rnn"
     assert [w.name for w in model.weights][::2] == [
         "simple_rnn/kernel:0", "simple_rnn_2/kernel:0", "simple_rnn_10/kernel:0"]
 

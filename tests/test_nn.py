@@ -137,7 +137,7 @@ def test_checkpoint_round_trip_and_analyzer_reads_it(cell, tmp_path):
     from graphtools.analysis import analyze_checkpoint
 
     report = analyze_checkpoint(path)
-    assert report.architecture["cell"] == cell and report.architecture["layers"] == 2
+    assert report.architecture["cell"] == cell and report.architecture["num_layers"] == 2
     hh = next(layer for layer in report.layers if layer.name == "rnn.weight_hh_l1")
     assert hh.nnz == 6
 

@@ -21,7 +21,7 @@ def test_g2p_en_encoder_needs_a_rename_and_is_dense():
     assert "enc_w_ih [768, 256] and enc_w_hh [768, 256]" in hint and "GRU (hidden 256)" in hint
     assert DENSE_NOTE in plain.notes
     report = analyze_checkpoint(PATH, rename=RENAME, method=METHOD)
-    assert report.architecture == {"cell": "gru", "layers": 1, "bidirectional": False, "input_size": 256,
+    assert report.architecture == {"cell": "gru", "num_layers": 1, "bidirectional": False, "input_size": 256,
                                    "hidden_size": 256, "proj_size": 0}
     assert [layer.name for layer in report.layers] == ["enc.weight_ih_l0", "enc.weight_hh_l0"]
     assert all(layer.density == 1.0 and layer.sigma2 == 0.0 for layer in report.layers)

@@ -76,7 +76,7 @@ def test_torch_checkpoint_matches_numpy_svd(kind, tmp_path):
     rnn = model.rnn
     assert len(report["architecture"].pop("modules")) == 1
     assert report["architecture"] == {
-        "cell": type(rnn).__name__.lower(), "layers": rnn.num_layers, "bidirectional": rnn.bidirectional,
+        "cell": type(rnn).__name__.lower(), "num_layers": rnn.num_layers, "bidirectional": rnn.bidirectional,
         "input_size": rnn.input_size, "hidden_size": rnn.hidden_size, "proj_size": getattr(rnn, "proj_size", 0),
     }
     weights = _effective_weights(model)
