@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
+from typing import Literal
 
 import numpy as np
 
@@ -134,7 +135,7 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 class DirectionReport:
     """One direction of one unfolded layer: its step layer and paths through time."""
 
-    direction: str  # "forward" | "reverse"
+    direction: Literal["forward", "reverse"]
     step: LayerReport
     reachability: float
     mixing_depth: int | None

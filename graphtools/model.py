@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -64,7 +65,7 @@ class Weight:
 
     name: str
     matrix: np.ndarray
-    kind: str  # "ih" | "hh" | "hr" | "linear"
+    kind: Literal["ih", "hh", "hr", "linear"]
     gates: tuple[str, ...] = ()
     layer: int | None = None
     reverse: bool = False
@@ -89,8 +90,8 @@ class RecurrentModule:
     """A (possibly stacked, possibly bidirectional) RNN, LSTM or GRU found in the state dict."""
 
     prefix: str
-    naming: str  # "pytorch" | "keras"
-    cell: str  # "rnn" | "lstm" | "gru"
+    naming: Literal["pytorch", "keras"]
+    cell: Literal["rnn", "lstm", "gru"]
     num_layers: int
     bidirectional: bool
     input_size: int

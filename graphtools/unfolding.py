@@ -33,6 +33,7 @@ builds the explicit scipy.sparse matrix blockwise when one is wanted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -73,7 +74,7 @@ class EdgeFamily:
     """Edges ``source[t + shift][i] -> target[t][j]`` for ``t = t_first..t_last`` wherever
     ``matrix[j, i] != 0`` (weight ``|matrix[j, i]|``); ``matrix`` is ``(target.size, source.size)``."""
 
-    kind: str  # "ih" | "hh" | "hr" | "gate"
+    kind: Literal["ih", "hh", "hr", "gate"]
     target: str
     source: str
     matrix: sp.csr_matrix  # nonnegative weights; the binary graph is its pattern

@@ -26,6 +26,7 @@ import dataclasses
 import os
 import re
 from dataclasses import dataclass
+from typing import Literal
 from importlib import resources
 
 from graphtools.data.load import DATASETS
@@ -113,7 +114,7 @@ class SweepConfig:
     words: tuple[str, ...] | None = None  # speech-commands: the classes
     cmvn: bool = False  # speech-commands: per-clip cepstral mean and variance normalization
     figures: tuple[str, ...] = ("accuracy", "gap", "spectra", "degrees", "noise")
-    trainer: str = "numpy"  # "numpy" | "torch": same model, data order, optimiser, clipping and masks
+    trainer: Literal["numpy", "torch"] = "numpy"  # same model, data order, optimiser, clipping and masks
     device: str = "cpu"  # torch trainer: cpu, cuda or cuda:N (recorded per run, not a setting)
 
     def settings(self, model: ModelSpec, dense: bool) -> dict:
