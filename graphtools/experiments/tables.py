@@ -3,15 +3,17 @@ well each graph measure ranks the pruned runs by accuracy."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records
-from graphtools.plots.common import completed, mean_std, number, ordered, sparsity_key
-from graphtools.plots.correlation import rank_correlations, within_sparsity_correlations
+from graphtools.experiments.stats import (
+    MEASURES, number, ordered, partial_rank_correlation, rank_correlations, sparsity_key,
+    within_sparsity_correlations,
+)
+from graphtools.plots.common import completed, mean_std
 
 #: Measures ranked against accuracy by default (``summary`` keys of a record).
 DEFAULT_MEASURES = ("spectral_gap", "normalized_gap", "ramanujan_gap", "weighted_spectral_gap",
@@ -55,35 +57,6 @@ def accuracy_rows(records: list[dict]) -> list[AccuracyRow]:
                                 sum(r["summary"].get("all_ramanujan") is True for r in runs),
                                 float(np.mean(gaps)) if gaps else None))
     return rows
-
-
-def partial_rank_correlation(x, y, control) -> tuple[float | None, float | None, int]:
-    """Spearman's partial correlation of ``x`` and ``y`` given ``control``: the Pearson correlation
-    of the residuals of rank(x) and rank(y) after a least-squares fit on rank(control), with the
-    two-sided p-value of ``t = r sqrt((n - 3) / (1 - r^2))`` on ``n - 3`` degrees of freedom
-    (Conover, *Practical Nonparametric Statistics*, 3rd ed., 1999, sec. 5.4).  Returns
-    ``(rho, p, n)``; rho is None below 4 points or when a residual is constant."""
-    from scipy.stats import rankdata, t
-
-    x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, control))
-    n = len(x)
-    if n < 4:
-        return None, None, n
-    design = np.column_stack([np.ones(n), rankdata(z)])
-
-    def residual(v):
-        ranks = rankdata(v)
-        return ranks - design @ np.linalg.lstsq(design, ranks, rcond=None)[0]
-
-    rx, ry = residual(x), residual(y)
-    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    if norm < 1e-12:
-        return None, None, n
-    r = max(-1.0, min(1.0, float(rx @ ry) / norm))
-    if abs(r) == 1.0:
-        return r, 0.0, n
-    stat = r * math.sqrt((n - 3) / (1 - r * r))
-    return r, float(2 * t.sf(abs(stat), n - 3)), n
 
 
 @dataclass(frozen=True)
@@ -217,7 +190,6 @@ def sweep_report(results, measures=None, model: str | None = None) -> str:
     """:func:`render_report` of a results file or sweep folder (only ``model``'s runs if given);
     what ``graphtools report`` prints."""
     from graphtools.plots.common import select_model
-    from graphtools.plots.correlation import MEASURES
 
     records = read_records(results)
     for measure in measures or ():

@@ -19,7 +19,7 @@ from graphtools.plots.checkpoint import (
     checkpoint_unfold_figure, is_checkpoint, pair_reports, plot_checkpoint,
 )
 from graphtools.plots.common import FORMATS, check_output, load_records, save_figure, select_model
-from graphtools.plots.correlation import (
+from graphtools.experiments.stats import (
     MEASURES, RankCorrelation, SparsityCorrelation, WithinSparsityCorrelation, rank_correlations,
     within_sparsity_correlations,
 )

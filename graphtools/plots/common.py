@@ -16,10 +16,10 @@ from matplotlib.lines import Line2D
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records, results_path
+from graphtools.experiments.stats import DENSE, is_dense, number, ordered, sparsity_key  # noqa: F401 (re-exported)
 
 #: Output formats, chosen by the output file's extension.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
-DENSE = "dense"
 #: Canonical order (and colour) of the methods; methods not listed come after, in order of appearance.
 METHOD_ORDER = ("dense", "magnitude", "random", "biregular", "array-code", "ramanujan-guard")
 _METHOD_COLOURS = {"dense": "black", "magnitude": "#1f77b4", "random": "#ff7f0e", "biregular": "#2ca02c",
@@ -48,31 +48,6 @@ def load_records(records_or_path) -> tuple[list[dict], str]:
     if not records:
         raise GraphtoolsError(f"{source}: no finished runs to plot (empty results file)")
     return records, source
-
-
-def number(value) -> float | None:
-    """``value`` as a float when it is a finite number (not a bool), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def sparsity_key(value) -> float:
-    """A requested sparsity rounded so that 0.9 and 0.9000000001 are the same group."""
-    return round(float(value), 6)
-
-
-def is_dense(record: dict) -> bool:
-    return record.get("method") == DENSE
-
-
-def ordered(values) -> list:
-    """Distinct values in order of first appearance."""
-    seen = {}
-    for value in values:
-        seen.setdefault(value, None)
-    return list(seen)
 
 
 def models_of(records) -> list[str]:

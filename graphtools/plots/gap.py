@@ -10,7 +10,7 @@ from graphtools.plots.common import (
     SMALL_FONT, figure_title, is_dense, legend_outside, method_colours, methods_of, model_markers, models_of,
     new_figure, number, select_model, set_title,
 )
-from graphtools.plots.correlation import MEASURES, rank_correlations, within_sparsity_correlations
+from graphtools.experiments.stats import MEASURES, rank_correlations, within_sparsity_correlations
 
 DEFAULT_MEASURES = ("spectral_gap", "ramanujan_gap")
 #: Axis label of each summary measure.
