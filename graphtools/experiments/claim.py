@@ -30,7 +30,6 @@ trained weights' weighted gaps, and the software and machine (numpy, scipy, BLAS
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import sys
@@ -44,6 +43,7 @@ from graphtools import __version__
 from graphtools.data.load import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summarize
+from graphtools.experiments.results import append_record, read_records, repair_results
 from graphtools.io import load_state
 from graphtools.model import describe
 from graphtools.nn.classifier import SequenceClassifier, load_model
@@ -196,37 +196,6 @@ def plan(config: ClaimConfig) -> list[ClaimRun]:
 # ------------------------------------------------------------------ records file
 
 
-def read_done(path: str) -> dict[str, dict]:
-    """``{key: record}`` of the complete lines of a results file (a partial last line, left by a
-    killed process, is ignored and rewritten by the rerun)."""
-    done = {}
-    if not os.path.exists(path):
-        return done
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break
-            record = json.loads(line)
-            done[record["key"]] = record
-    return done
-
-
-def _append(path: str, record: dict) -> None:
-    """Append one record as a line, flushed and synced (a kill leaves at most a partial last line)."""
-    good = 0
-    if os.path.exists(path):  # drop a partial last line before appending
-        with open(path, "rb") as fh:
-            data = fh.read()
-        good = data.rfind(b"\n") + 1
-        if good != len(data):
-            with open(path, "r+b") as fh:
-                fh.truncate(good)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, sort_keys=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
 def environment() -> dict:
     """numpy, scipy, BLAS (threadpoolctl), CPU, Python and graphtools versions of this process."""
     import scipy
@@ -357,7 +326,8 @@ def run_claim(config: ClaimConfig, out_dir: str, *, checkpoints: str | None = No
     ``out_dir/checkpoints``) keeps the dense parents and each run's model."""
     os.makedirs(out_dir, exist_ok=True)
     results = os.path.join(out_dir, "results.jsonl")
-    done = read_done(results)
+    repair_results(results)  # a partial last line left by a kill
+    done = {r["key"]: r for r in read_records(results)} if os.path.exists(results) else {}
     runner = None
     ran = []
     log = log or (lambda message: None)
@@ -370,7 +340,7 @@ def run_claim(config: ClaimConfig, out_dir: str, *, checkpoints: str | None = No
         if runner is None:
             runner = Runner(config, checkpoints or os.path.join(out_dir, "checkpoints"), log)
         record = runner.execute(run)
-        _append(results, record)
+        append_record(results, record)
         done[run.key] = record
         ran.append(run.key)
         log(f"{record['finished']} {run.key}: {record['status']} accuracy "

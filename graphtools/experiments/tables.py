@@ -188,10 +188,16 @@ def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
 
 def sweep_report(results, measures=None, model: str | None = None) -> str:
     """:func:`render_report` of a results file or sweep folder (only ``model``'s runs if given);
-    what ``graphtools report`` prints."""
+    what ``graphtools report`` prints.  Records of a claim test
+    (:mod:`graphtools.experiments.claim`) get :func:`graphtools.experiments.claim_report.claim_report`."""
+    from graphtools.experiments.claim_report import claim_report, is_claim
     from graphtools.plots.common import select_model
 
     records = read_records(results)
+    if is_claim(records):
+        if model is not None:
+            records = [r for r in records if r.get("model") == model]
+        return claim_report(records)
     for measure in measures or ():
         if measure not in MEASURES:
             raise GraphtoolsError(f"unknown measure {measure!r} (measures: {', '.join(MEASURES)})")
