@@ -100,3 +100,19 @@ def test_claim_command_errors_are_one_line(tmp_path):
     assert result.exit_code == 1 and result.output.strip().startswith("error: preset claim-seqmnist needs the data")
     with pytest.raises(GraphtoolsError, match="unknown claim preset"):
         load_claim_preset("claim-nope")
+
+
+def test_forest_plot_of_claim_results(quick, tmp_path):
+    from graphtools.plots import plot
+    from graphtools.plots.forest import forest_figure
+
+    config, out, _ = quick
+    records = read_records(out / "results.jsonl")
+    fig = forest_figure(records)
+    (ax,) = fig.axes
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert "finetune 0.8: expander − poor (n=2)" in labels and len(labels) == len(comparisons(records, resamples=10))
+    assert "mnist_subset.npz" in fig._suptitle.get_text()  # the data label names the file used
+    assert plot(str(out / "results.jsonl"), "forest", tmp_path / "f.png").runs == sum(r["status"] == "ok" for r in records)
+    with pytest.raises(GraphtoolsError, match="no paired comparison"):
+        forest_figure([r for r in records if r["arm"] == "dense"])

@@ -129,6 +129,15 @@ def correlations(records, measures=CORRELATION_MEASURES, *, permutations: int = 
     return out
 
 
+def holm_family(comps: list[Comparison], corrs: list[Correlation]) -> tuple[list, list, int]:
+    """Holm-adjusted p-values of the tested family (:data:`TESTED_CONTRASTS`,
+    :data:`TESTED_MEASURES`) as ``(per comparison, per correlation, family size)``; None
+    for members outside the family or without a p-value."""
+    pvals = [c.test.p_value if c.tested else None for c in comps] + [c.p_value if c.tested else None for c in corrs]
+    adjusted = holm(pvals)
+    return adjusted[:len(comps)], adjusted[len(comps):], sum(p is not None for p in pvals)
+
+
 def _f(value, digits=2, signed=False) -> str:
     if value is None:
         return "–"
@@ -226,9 +235,7 @@ def claim_report(records, *, resamples: int = 10000, permutations: int = 9999) -
     lines += _mask_rows(runs) + _accuracy_rows(runs)
     comps = comparisons(records, resamples=resamples)
     corrs = correlations(records, permutations=permutations)
-    pvals = [c.test.p_value if c.tested else None for c in comps] + [c.p_value if c.tested else None for c in corrs]
-    adjusted = holm(pvals)
-    family = sum(p is not None for p in pvals)
+    comp_adjusted, corr_adjusted, family = holm_family(comps, corrs)
     lines += ["## Paired differences (a − b, accuracy points; pairs = seeds)", "",
               f"Wilcoxon signed-rank, two-sided; Holm over all {family} p-values of this report (this table and the "
               "correlations); 95% CI: percentile bootstrap of the mean difference; r: matched-pairs rank-biserial; "
@@ -236,7 +243,7 @@ def claim_report(records, *, resamples: int = 10000, permutations: int = 9999) -
               "shown without a p-value.", "",
               "| model | arm | sparsity | a − b | n | mean | 95% CI | median | W | p | Holm p | r | d_z |",
               "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c, adj in zip(comps, adjusted[:len(comps)]):
+    for c, adj in zip(comps, comp_adjusted):
         t = c.test
         lines.append(f"| {c.model} | {c.arm} | {c.sparsity:g} | {t.a} − {t.b} | {t.n} | {_f(t.mean, 2, True)} | "
                      f"[{_f(t.ci_low, 2, True)}, {_f(t.ci_high, 2, True)}] | {_f(t.median, 2, True)} | "
@@ -251,7 +258,7 @@ def claim_report(records, *, resamples: int = 10000, permutations: int = 9999) -
               "spectral_gap: mean σ1 − σ2 of W_ih and W_hh; step_spectral_gap: of [U_ih | U_hh]; "
               "unfolded_eigengap: λ1 − λ2 of the graph unfolded over 28 steps.", "",
               "| model | arm | measure | held within | n | ρ | p | Holm p |", "|---|---|---|---|---|---|---|---|"]
-    for c, adj in zip(corrs, adjusted[len(comps):]):
+    for c, adj in zip(corrs, corr_adjusted):
         lines.append(f"| {c.model} | {c.arm} | {c.measure} | {c.held} | {c.n} | {_f(c.rho, 2, True)} | "
                      f"{_p(c.p_value) if c.tested else 'not tested'} | {_p(adj)} |")
     lines += ["", "## Smallest detectable effect", "",
@@ -276,4 +283,4 @@ def claim_report(records, *, resamples: int = 10000, permutations: int = 9999) -
 
 
 __all__ = ["CONTRASTS", "CORRELATION_MEASURES", "TESTED_CONTRASTS", "TESTED_MEASURES", "Comparison", "Correlation",
-           "claim_report", "comparisons", "correlations", "is_claim"]
+           "claim_report", "comparisons", "correlations", "holm_family", "is_claim"]
