@@ -367,12 +367,15 @@ def test_degrees_histograms(records):
 def test_noise_curves(records):
     fig = noise_figure(records)
     (ax,) = fig.axes  # only lstm-h8 has noise evaluations
-    assert ax.get_title() == "lstm-h8, sparsity 0.9"
+    assert ax.get_title() == "lstm-h8, requested sparsity 0.9"
     (line,) = lines_labelled(ax, "magnitude")
     np.testing.assert_allclose(line.get_xdata(), [0, 10, 20])
     clean = np.mean([accuracy_of("lstm-h8", "magnitude", 0.9, s) for s in SEEDS])
     np.testing.assert_allclose(line.get_ydata(), [clean - 0.04, clean - 0.02, clean])
     assert lines_labelled(ax, "dense")
+    (point,) = lines_labelled(ax, "_magnitude clean")  # the clean test accuracy, right of the noisy points
+    assert point.get_xdata()[0] > 20 and point.get_ydata()[0] == pytest.approx(clean)
+    assert [t.get_text() for t in ax.get_xticklabels()][-1] == "clean"
 
 
 def test_noise_without_evaluations_is_an_error():

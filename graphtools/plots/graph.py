@@ -75,7 +75,8 @@ def select_layer(records, model: str | None = None, layer: str | None = None, sp
 def _subtitle(selection: LayerSelection, graph: dict | None) -> str:
     shape = graph.get("shape") if graph else None
     shape = f" {shape[0]}×{shape[1]}" if isinstance(shape, list) and len(shape) == 2 else ""
-    return f"{selection.model}, layer {selection.layer}{shape}, sparsity {selection.sparsity:g}, seed {selection.seed}"
+    return (f"{selection.model}, layer {selection.layer}{shape}, requested sparsity {selection.sparsity:g}, "
+            f"seed {selection.seed}")
 
 
 def spectra_figure(records, model: str | None = None, layer: str | None = None, sparsity: float | None = None,
@@ -113,6 +114,9 @@ def spectra_figure(records, model: str | None = None, layer: str | None = None, 
                     label=f"_{method} sigma1")
         bound = number(graph.get("ramanujan_bound"))
         label = f"{method}: σ1 = {values[0]:.3g}" + (f", σ2 = {values[1]:.3g}" if values.size > 1 else "")
+        density = number(graph.get("density"))
+        if density is not None and method != "dense":  # e.g. ramanujan-guard stops short of the request
+            label += f", reached {1 - density:.3f}"
         if bound is not None and method != "dense":
             ax.axhline(bound, color=colour, linestyle=":", linewidth=1.0, label=f"_{method} bound")
             label += f", bound = {bound:.3g}"
