@@ -124,6 +124,27 @@ def sparsity_rows(records: list[dict]) -> list[tuple[str, int, float | None, flo
     return out
 
 
+def guard_vs_magnitude(records: list[dict]) -> list[tuple[str, int, float, float | None]]:
+    """Per model ``(model, n, mean, sd)`` of ramanujan-guard's accuracy minus magnitude's at the
+    sparsity the guard reached, in points: for each guard run, the magnitude runs of the same
+    seed interpolated linearly in sparsity between the two requests that bracket it (runs
+    outside the requested range are left out)."""
+    runs = completed(records)
+    out = []
+    for model in ordered(r["model"] for r in runs):
+        diffs = []
+        for g in (r for r in runs if r["model"] == model and r["method"] == "ramanujan-guard"):
+            mag = sorted((r["actual_sparsity"], r["accuracy"]) for r in runs
+                         if r["model"] == model and r["method"] == "magnitude" and r["seed"] == g["seed"])
+            xs = [x for x, _ in mag]
+            if len(mag) >= 2 and xs[0] <= g["actual_sparsity"] <= xs[-1]:
+                diffs.append(100 * (g["accuracy"] - float(np.interp(g["actual_sparsity"], xs, [y for _, y in mag]))))
+        if diffs:
+            mean, sd, n = mean_std(diffs)
+            out.append((model, n, mean, sd))
+    return out
+
+
 def ramanujan_count_lines(records: list[dict]) -> list[str]:
     """Markdown table: per model, method and sparsity, how many seeds' W_ih, W_hh and step layer
     are Ramanujan under the average-degree bound and under the universal-cover bound."""
@@ -250,6 +271,12 @@ def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
               "| model | runs | ρ | p (Holm) |", "|---|---|---|---|"]
     for (model, n, rho, p), a in zip(proxies, adjusted[len(rows) * len(fields):]):
         lines.append(f"| {model} | {n} | {_num(rho)} | {_p(p)} ({_p(a)}) |")
+    guard = guard_vs_magnitude(records)
+    if guard:
+        lines += ["", "ramanujan-guard against magnitude at the sparsity the guard reached (magnitude of the same seed "
+                  "interpolated linearly between the bracketing requests), accuracy points:", "",
+                  "| model | guard runs | guard − magnitude, mean ± sd |", "|---|---|---|"]
+        lines += [f"| {m} | {n} | {mean:+.2f} ± {_num(sd, 2)} |" for m, n, mean, sd in guard]
     lines += ["", "Ramanujan seeds per matrix: average-degree bound / universal-cover bound (docs/measures.md; n/a: "
               "the records predate the universal-cover test).", ""]
     lines += ramanujan_count_lines(records)
