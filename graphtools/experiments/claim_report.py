@@ -158,10 +158,11 @@ def _mask_rows(runs) -> list[str]:
              "Per model, sparsity and mask, over the fine-tune arm's runs: reached sparsity, mean σ2 of the 0/1 "
              "graphs, and how many seeds are Ramanujan under the average-degree bound (avg) and the "
              "universal-cover bound (cover) for W_ih, W_hh and the step layer [U_ih | U_hh]; degrees: seeds whose "
-             "rewired masks kept every row and column degree of the magnitude mask.", "",
+             "rewired masks kept every row and column degree of the magnitude mask; swaps: mean double-edge swaps "
+             "made (each moves 2 edges of the magnitude mask) of the steps tried.", "",
              "| model | sparsity | mask | seeds | reached | σ2 W_ih | σ2 W_hh | σ2 step | W_ih avg/cover "
-             "| W_hh avg/cover | step avg/cover | unfolded eigengap | degrees kept |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| W_hh avg/cover | step avg/cover | unfolded eigengap | degrees kept | swaps W_ih / W_hh |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     mine = [r for r in runs if r["arm"] == "finetune" and r["mask"] in MASKS]
     for model in ordered(r["model"] for r in mine):
         for s in sorted({sparsity_key(r["sparsity"]) for r in mine if r["model"] == model}):
@@ -178,10 +179,18 @@ def _mask_rows(runs) -> list[str]:
                     flags.append(f"{sum(l.get('is_ramanujan') is True for l in layers)}/"
                                  f"{sum(l.get('is_ramanujan_cover') is True for l in layers)}")
                 kept = "–" if mask == "magnitude" else f"{sum(r.get('degrees_match_magnitude') is True for r in group)}/{len(group)}"
+                swaps = "–"
+                if mask != "magnitude":
+                    per = [[v["swaps"] for k, v in sorted((r.get("rewire") or {}).items()) if ("_ih_" in k) == ih]
+                           for r in group for ih in (True, False)]
+                    ih_swaps = [x for i, xs in enumerate(per) if i % 2 == 0 for x in xs]
+                    hh_swaps = [x for i, xs in enumerate(per) if i % 2 == 1 for x in xs]
+                    steps = [v["steps"] for r in group for v in (r.get("rewire") or {}).values()]
+                    swaps = f"{_f(_mean(ih_swaps), 0)} / {_f(_mean(hh_swaps), 0)} of {max(steps) if steps else '–'}"
                 lines.append(f"| {model} | {s:g} | {mask} | {len(group)} | "
                              f"{_f(_mean([r['actual_sparsity'] for r in group]), 3)} | " + " | ".join(cells) + " | "
                              + " | ".join(flags) + f" | {_f(_mean([_measure(r, 'unfolded_eigengap') for r in group]), 3)}"
-                             f" | {kept} |")
+                             f" | {kept} | {swaps} |")
     return lines + [""]
 
 
