@@ -111,3 +111,35 @@ def test_minimum_detectable_effect_has_the_stated_power():
     power = float(np.mean(ttest_1samp(d, 0.0, axis=1).pvalue < 0.05))
     assert power == pytest.approx(0.8, abs=0.03)
     assert minimum_detectable_effect(1) is None
+
+
+def _sweep_record(method, sparsity, seed, accuracy, gap, reached=None):
+    return {"key": f"m/{method}/{sparsity}/seed{seed}", "model": "m", "method": method, "sparsity": sparsity,
+            "seed": seed, "status": "ok", "accuracy": accuracy, "actual_sparsity": sparsity if reached is None else reached,
+            "summary": {"spectral_gap": gap}, "layers": []}
+
+
+def test_sweep_report_separates_a_pure_sparsity_effect():
+    from graphtools.experiments.tables import correlation_rows, guard_vs_magnitude, render_report, sparsity_rows
+
+    rng = np.random.default_rng(8)
+    records = []
+    for seed in range(3):
+        for method in ("magnitude", "random"):
+            for s in (0.5, 0.7, 0.9):
+                # accuracy is a function of sparsity only; the gap is sparsity plus method noise
+                records.append(_sweep_record(method, s, seed, 1 - 0.5 * s, 10 * (1 - s) + rng.normal(0, 0.1)))
+        # the guard stops at 0.6 and 0.8: magnitude interpolated there gives exactly its accuracy
+        for s, reached in ((0.7, 0.6), (0.9, 0.8)):
+            records.append(_sweep_record("ramanujan-guard", s, seed, 1 - 0.5 * reached, 10 * (1 - reached), reached))
+    (model, n, rho, p), = sparsity_rows(records)
+    assert model == "m" and n == 24 and rho == pytest.approx(-1.0) and p < 1e-10
+    (row,) = correlation_rows(records, ("spectral_gap",))
+    assert row.sparsity_rho < -0.95 and row.rho > 0.95  # the gap "tracks accuracy" only through sparsity
+    assert row.within_method_rho is None  # accuracy is constant within every method x sparsity stratum
+    ((name, runs, mean, sd),) = guard_vs_magnitude(records)
+    assert runs == 6 and mean == pytest.approx(0.0, abs=1e-9) and sd == pytest.approx(0.0, abs=1e-9)
+    text = render_report(records, ("spectral_gap",))
+    family = sum(v is not None for v in (row.p_value, row.within_p, row.within_exact_p, row.within_method_p,
+                                          row.partial_p, row.sparsity_p, p))
+    assert f"Holm-adjusted value over all {family} p-values" in text

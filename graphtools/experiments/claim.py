@@ -346,28 +346,3 @@ def run_claim(config: ClaimConfig, out_dir: str, *, checkpoints: str | None = No
         log(f"{record['finished']} {run.key}: {record['status']} accuracy "
             f"{record.get('accuracy', float('nan')):.4f} in {record['seconds']:.1f} s")
     return ran
-
-
-def main(argv=None) -> int:
-    """``python -m graphtools.experiments.claim PRESET --data PATH --out DIR [--checkpoints DIR]``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m graphtools.experiments.claim")
-    parser.add_argument("preset", choices=CLAIM_PRESETS)
-    parser.add_argument("--data", default=None)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--checkpoints", default=None)
-    parser.add_argument("--max-runs", type=int, default=None)
-    args = parser.parse_args(argv)
-    try:
-        config = load_claim_preset(args.preset, args.data)
-        run_claim(config, args.out, checkpoints=args.checkpoints, max_runs=args.max_runs,
-                  log=lambda message: print(message, flush=True))
-    except GraphtoolsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
