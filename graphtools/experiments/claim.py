@@ -42,6 +42,7 @@ import numpy as np
 from graphtools import __version__
 from graphtools.data.load import load_dataset
 from graphtools.errors import GraphtoolsError
+from graphtools.experiments.config import ModelSpec
 from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summarize
 from graphtools.experiments.results import append_record, read_records, repair_results
 from graphtools.io import load_state
@@ -62,13 +63,6 @@ SCHEMA = 1
 
 
 @dataclass(frozen=True)
-class ClaimModel:
-    name: str
-    cell: str
-    hidden: int
-
-
-@dataclass(frozen=True)
 class Phase:
     """Runs done together, in order: ``part`` ("main" or "extras") of ``model`` for ``seeds``."""
 
@@ -82,7 +76,7 @@ class ClaimConfig:
     name: str
     dataset: str
     data: str
-    models: tuple[ClaimModel, ...]
+    models: tuple[ModelSpec, ...]
     sparsities: tuple[float, ...]
     phases: tuple[Phase, ...]
     limit: int | None = None
@@ -99,7 +93,7 @@ class ClaimConfig:
     unfold_steps: int = 28
     extra: dict = field(default_factory=dict)
 
-    def model(self, name: str) -> ClaimModel:
+    def model(self, name: str) -> ModelSpec:
         for m in self.models:
             if m.name == name:
                 return m
@@ -120,7 +114,7 @@ def config_from_dict(raw: dict, source: str, data: str | None = None) -> ClaimCo
     if not isinstance(table, dict):
         raise GraphtoolsError(f"{source}: needs a [claim] table")
     try:
-        models = tuple(ClaimModel(str(m["name"]), str(m["cell"]), int(m["hidden"])) for m in table["models"])
+        models = tuple(ModelSpec(str(m["name"]), str(m["cell"]), int(m["hidden"])) for m in table["models"])
         phases = tuple(Phase(str(p["model"]), str(p["part"]), tuple(int(s) for s in p["seeds"]))
                        for p in table["phases"])
         known = {k: table[k] for k in ("limit", "dense_epochs", "finetune_epochs", "scratch_epochs", "batch_size",
@@ -164,7 +158,7 @@ class ClaimRun:
     """One run: ``arm`` is "dense", "finetune" or "scratch"; ``mask`` one of :data:`MASKS` or
     :data:`EXTRAS` (None for dense)."""
 
-    model: ClaimModel
+    model: ModelSpec
     arm: str
     mask: str | None
     sparsity: float
@@ -265,7 +259,7 @@ class Runner:
                 self._masks[key[:3] + (target,)] = (masks, {"degrees_match_magnitude": same, "rewire": rewires})
             self._masks[key[:3] + ("magnitude",)] = (mag, {})
         elif run.mask == "array-code":
-            fresh = SequenceClassifier(run.model.cell, self.train.features, run.model.hidden, 1,
+            fresh = SequenceClassifier(run.model.cell, self.train.features, run.model.hidden, run.model.layers,
                                        self.train.num_classes, seed=self.config.init_offset + seed).params
             _, masks, report = prune_state(fresh, "array-code", run.sparsity, seed=seed)
             self._masks[key] = (masks, {})
@@ -284,7 +278,7 @@ class Runner:
                 "sparsity": run.sparsity, "seed": run.seed, "settings": c.settings()}
         info, accuracy_pruned = {}, None
         if run.arm == "dense":
-            model = SequenceClassifier(m.cell, self.train.features, m.hidden, 1, self.train.num_classes, seed=run.seed)
+            model = SequenceClassifier(m.cell, self.train.features, m.hidden, m.layers, self.train.num_classes, seed=run.seed)
             result = self._fit(model, c.dense_epochs, c.lr, run.seed, path)
         else:
             if not os.path.exists(self.dense_path(run)):
@@ -301,7 +295,7 @@ class Runner:
             else:
                 init = c.init_offset + run.seed
                 base["init_seed"] = init
-                model = SequenceClassifier(m.cell, self.train.features, m.hidden, 1, self.train.num_classes, seed=init)
+                model = SequenceClassifier(m.cell, self.train.features, m.hidden, m.layers, self.train.num_classes, seed=init)
                 model.set_masks(masks)
                 result = self._fit(model, c.scratch_epochs, c.lr, init, path)
         description = describe(load_state(path).tensors)
