@@ -116,3 +116,15 @@ def test_forest_plot_of_claim_results(quick, tmp_path):
     assert plot(str(out / "results.jsonl"), "forest", tmp_path / "f.png").runs == sum(r["status"] == "ok" for r in records)
     with pytest.raises(GraphtoolsError, match="no paired comparison"):
         forest_figure([r for r in records if r["arm"] == "dense"])
+
+
+def test_a_second_run_on_this_machine_gives_identical_records(quick, tmp_path):
+    config, out, _ = quick
+    again = run_claim(config, str(tmp_path), max_runs=3)  # dense parent, then two fine-tuned masks
+    first = {r["key"]: r for r in read_records(out / "results.jsonl")}
+    for record in read_records(tmp_path / "results.jsonl"):
+        assert record["key"] in again
+        old = first[record["key"]]
+        assert (record["accuracy"], record["loss"], record["epochs"][-1]["loss"]) == \
+            (old["accuracy"], old["loss"], old["epochs"][-1]["loss"])
+        assert [layer["sigma2"] for layer in record["layers"]] == [layer["sigma2"] for layer in old["layers"]]
