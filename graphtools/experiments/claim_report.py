@@ -73,7 +73,10 @@ class Correlation:
 
 
 def ok_records(records) -> list[dict]:
-    return [r for r in records if r.get("status") == "ok" and "arm" in r]
+    """The completed claim runs, the last record of each key (a dense parent rerun after its
+    checkpoint was lost appends a second record)."""
+    last = {r.get("key"): r for r in records}
+    return [r for r in last.values() if r.get("status") == "ok" and "arm" in r]
 
 
 def _by(records, **fields) -> dict[int, dict]:
