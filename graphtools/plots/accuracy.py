@@ -11,9 +11,10 @@ from matplotlib.transforms import blended_transform_factory
 
 from graphtools.errors import GraphtoolsError
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, is_dense, legend_outside, mean_std, method_colours, method_handle, methods_of,
+    SMALL_FONT, figure_title, legend_outside, mean_std, method_colours, method_handle, methods_of,
     models_of, new_figure, number, ordered, select_model, set_title, sparsity_key,
 )
+from graphtools.experiments.stats import is_dense
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from matplotlib.lines import Line2D
 from graphtools.atomic import atomic_open
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records, results_path
-from graphtools.experiments.stats import DENSE, is_dense, number, ordered, sparsity_key  # noqa: F401 (re-exported)
+from graphtools.experiments.stats import DENSE, number, ordered, sparsity_key
 
 #: Output formats, chosen by the output file's extension.
 FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}

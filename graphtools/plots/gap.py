@@ -7,10 +7,10 @@ from matplotlib.lines import Line2D
 
 from graphtools.errors import GraphtoolsError
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, is_dense, legend_outside, method_colours, methods_of, model_markers, models_of,
+    SMALL_FONT, figure_title, legend_outside, method_colours, methods_of, model_markers, models_of,
     new_figure, number, select_model, set_title,
 )
-from graphtools.experiments.stats import MEASURES, rank_correlations, within_sparsity_correlations
+from graphtools.experiments.stats import MEASURES, is_dense, rank_correlations, within_sparsity_correlations
 
 DEFAULT_MEASURES = ("spectral_gap", "ramanujan_gap")
 #: Axis label of each summary measure.

@@ -13,10 +13,11 @@ from matplotlib.ticker import MaxNLocator
 
 from graphtools.errors import GraphtoolsError
 from graphtools.plots.common import (
-    SMALL_FONT, choose_seed, choose_sparsity, figure_title, graph_measures, is_dense, legend_outside,
+    SMALL_FONT, choose_seed, choose_sparsity, figure_title, graph_measures, legend_outside,
     method_colours, method_handle, methods_of, new_figure, number, one_model, ordered, set_title,
     sparsity_key,
 )
+from graphtools.experiments.stats import is_dense
 
 
 #: Singular values at most this fraction of σ1 are zeros up to rounding (not drawn on the log axis).

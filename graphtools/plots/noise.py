@@ -9,9 +9,10 @@ from matplotlib.lines import Line2D
 
 from graphtools.errors import GraphtoolsError
 from graphtools.plots.common import (
-    choose_sparsity, figure_title, is_dense, legend_outside, mean_std, method_colours, method_handle,
+    choose_sparsity, figure_title, legend_outside, mean_std, method_colours, method_handle,
     methods_of, models_of, new_figure, number, select_model, set_title, sparsity_key,
 )
+from graphtools.experiments.stats import is_dense
 
 NO_NOISE = "has no noise evaluations (only speech-commands sweeps evaluate under noise)"
 
