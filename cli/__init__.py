@@ -99,6 +99,7 @@ COMMANDS = {
     "sweep": "sweep:sweep",
     "plot": "plot:plot",
     "report": "report:report",
+    "claim": "claim:claim",
 }
 
 if __name__ == "__main__":

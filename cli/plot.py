@@ -8,8 +8,8 @@ from graphtools.cli._options import FINITE, OUTPUT, SEED
 
 @click.command()
 @click.argument("results", type=click.Path(path_type=str))
-@click.option("--kind", required=True, metavar="[accuracy|gap|spectra|degrees|noise|layers|unfold]",
-              help="results: accuracy, gap, spectra, degrees or noise; checkpoint: layers, spectra, degrees or "
+@click.option("--kind", required=True, metavar="[accuracy|gap|spectra|degrees|noise|forest|layers|unfold]",
+              help="results: accuracy, gap, spectra, degrees, noise or forest (claim tests); checkpoint: layers, spectra, degrees or "
                    "unfold (docs/plots.md).")
 @click.option("--output", "-o", type=OUTPUT, required=True,
               help="Figure to write, atomically; the format comes from the extension: .png, .svg or .pdf.")

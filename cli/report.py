@@ -18,7 +18,9 @@ from graphtools.cli._options import OUTPUT
 def report(results, measures, model, output):
     """Tables of RESULTS (a results.jsonl or a sweep folder): accuracy per model, method and
     sparsity, and Spearman / within-sparsity / partial rank correlations of graph measures with
-    accuracy (docs/reproduction.md)."""
+    accuracy.  For the results of `graphtools claim`: masks, accuracies, paired seed-level tests
+    (Wilcoxon, effect sizes, bootstrap CIs), block-permutation correlations, Holm over every
+    p-value printed and the smallest detectable effect (docs/reproduction.md)."""
     from graphtools.experiments.tables import sweep_report
 
     text = sweep_report(results, measures or None, model)

@@ -305,7 +305,7 @@ def test_every_train_and_evaluate_option_has_help(command):
 
 def test_plot_kind_shows_its_choices():
     text = run("plot", "--help").output
-    assert "--kind [accuracy|gap|spectra|degrees|noise|layers|unfold]" in text
+    assert "--kind [accuracy|gap|spectra|degrees|noise|forest|layers|unfold]" in text
 
 
 # ---------------------------------------------------------------- docs/getting-started.md runs as written

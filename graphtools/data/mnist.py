@@ -106,7 +106,7 @@ def _read_npz_split(path: str, split: str) -> tuple[np.ndarray, np.ndarray, str]
             f"{path}: {ykey} must be integers of shape ({len(images)},), got {labels.dtype} "
             f"{'x'.join(map(str, labels.shape))}"
         )
-    return images, check_labels(f"{path} ({ykey})", labels, 10), "MNIST mnist.npz (Keras layout)"
+    return images, check_labels(f"{path} ({ykey})", labels, 10), f"MNIST {os.path.basename(path)} (Keras layout)"
 
 
 def read_mnist(path: str | os.PathLike, split: str) -> tuple[np.ndarray, np.ndarray, str]:

@@ -3,7 +3,6 @@ well each graph measure ranks the pruned runs by accuracy."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,8 +10,11 @@ import numpy as np
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records
 from graphtools.experiments.records import completed, number, ordered, sparsity_key
+from graphtools.experiments.stats import (
+    MEASURES, holm, partial_rank_correlation, rank_correlations, spearman, stratified_rank_correlation,
+    within_sparsity_correlations,
+)
 from graphtools.plots.common import mean_std
-from graphtools.plots.correlation import rank_correlations, within_sparsity_correlations
 
 #: Measures ranked against accuracy by default (``summary`` keys of a record).
 DEFAULT_MEASURES = ("spectral_gap", "normalized_gap", "ramanujan_gap", "weighted_spectral_gap",
@@ -58,35 +60,6 @@ def accuracy_rows(records: list[dict]) -> list[AccuracyRow]:
     return rows
 
 
-def partial_rank_correlation(x, y, control) -> tuple[float | None, float | None, int]:
-    """Spearman's partial correlation of ``x`` and ``y`` given ``control``: the Pearson correlation
-    of the residuals of rank(x) and rank(y) after a least-squares fit on rank(control), with the
-    two-sided p-value of ``t = r sqrt((n - 3) / (1 - r^2))`` on ``n - 3`` degrees of freedom
-    (Conover, *Practical Nonparametric Statistics*, 3rd ed., 1999, sec. 5.4).  Returns
-    ``(rho, p, n)``; rho is None below 4 points or when a residual is constant."""
-    from scipy.stats import rankdata, t
-
-    x, y, z = (np.asarray(v, dtype=np.float64) for v in (x, y, control))
-    n = len(x)
-    if n < 4:
-        return None, None, n
-    design = np.column_stack([np.ones(n), rankdata(z)])
-
-    def residual(v):
-        ranks = rankdata(v)
-        return ranks - design @ np.linalg.lstsq(design, ranks, rcond=None)[0]
-
-    rx, ry = residual(x), residual(y)
-    norm = math.sqrt(float(rx @ rx) * float(ry @ ry))
-    if norm < 1e-12:
-        return None, None, n
-    r = max(-1.0, min(1.0, float(rx @ ry) / norm))
-    if abs(r) == 1.0:
-        return r, 0.0, n
-    stat = r * math.sqrt((n - 3) / (1 - r * r))
-    return r, float(2 * t.sf(abs(stat), n - 3)), n
-
-
 @dataclass(frozen=True)
 class CorrelationRow:
     """How a measure ranks one model's pruned runs by accuracy: overall (Spearman), within each
@@ -104,6 +77,10 @@ class CorrelationRow:
     within_exact_p: float | None
     partial_rho: float | None
     partial_p: float | None
+    within_method_rho: float | None = None  # strata: method x requested sparsity
+    within_method_p: float | None = None
+    sparsity_rho: float | None = None  # the measure against the sparsity reached
+    sparsity_p: float | None = None
 
 
 def correlation_rows(records: list[dict], measures=DEFAULT_MEASURES) -> list[CorrelationRow]:
@@ -121,12 +98,72 @@ def correlation_rows(records: list[dict], measures=DEFAULT_MEASURES) -> list[Cor
             partial = partial_rank_correlation([r["summary"][measure] for r in usable],
                                                [r["accuracy"] for r in usable],
                                                [r["actual_sparsity"] for r in usable])
+            strata: dict = {}
+            for r in usable:
+                xs, ys = strata.setdefault((r["method"], sparsity_key(r["sparsity"])), ([], []))
+                xs.append(r["summary"][measure])
+                ys.append(r["accuracy"])
+            by_method = stratified_rank_correlation(list(strata.values()))
+            proxy = spearman([r["summary"][measure] for r in usable], [r["actual_sparsity"] for r in usable])
             rows.append(CorrelationRow(
                 model, measure, overall.n if overall else 0, overall and overall.rho, overall and overall.p_value,
                 within[0].rho if within else None, within[0].p_value if within else None,
                 within_exact[0].rho if within_exact else None,
-                within_exact[0].p_value if within_exact else None, partial[0], partial[1]))
+                within_exact[0].p_value if within_exact else None, partial[0], partial[1],
+                by_method[0], by_method[1], proxy[0], proxy[1]))
     return rows
+
+
+def sparsity_rows(records: list[dict]) -> list[tuple[str, int, float | None, float | None]]:
+    """Per model ``(model, n, rho, p)``: Spearman's rho of the sparsity reached with accuracy over
+    the pruned runs (how much sparsity alone ranks them)."""
+    pruned = [r for r in completed(records) if r["method"] != "dense"]
+    out = []
+    for model in ordered(r["model"] for r in pruned):
+        mine = [r for r in pruned if r["model"] == model]
+        out.append((model, len(mine), *spearman([r["actual_sparsity"] for r in mine], [r["accuracy"] for r in mine])))
+    return out
+
+
+def guard_vs_magnitude(records: list[dict]) -> list[tuple[str, int, float, float | None]]:
+    """Per model ``(model, n, mean, sd)`` of ramanujan-guard's accuracy minus magnitude's at the
+    sparsity the guard reached, in points: for each guard run, the magnitude runs of the same
+    seed interpolated linearly in sparsity between the two requests that bracket it (runs
+    outside the requested range are left out)."""
+    runs = completed(records)
+    out = []
+    for model in ordered(r["model"] for r in runs):
+        diffs = []
+        for g in (r for r in runs if r["model"] == model and r["method"] == "ramanujan-guard"):
+            mag = sorted((r["actual_sparsity"], r["accuracy"]) for r in runs
+                         if r["model"] == model and r["method"] == "magnitude" and r["seed"] == g["seed"])
+            xs = [x for x, _ in mag]
+            if len(mag) >= 2 and xs[0] <= g["actual_sparsity"] <= xs[-1]:
+                diffs.append(100 * (g["accuracy"] - float(np.interp(g["actual_sparsity"], xs, [y for _, y in mag]))))
+        if diffs:
+            mean, sd, n = mean_std(diffs)
+            out.append((model, n, mean, sd))
+    return out
+
+
+def ramanujan_count_lines(records: list[dict]) -> list[str]:
+    """Markdown table: per model, method and sparsity, how many seeds' W_ih, W_hh and step layer
+    are Ramanujan under the average-degree bound and under the universal-cover bound."""
+    lines = ["| model | method | sparsity | runs | W_ih avg / cover | W_hh avg / cover | step avg / cover |",
+             "|---|---|---|---|---|---|---|"]
+    groups: dict = {}
+    for r in completed(records):
+        if r["method"] != "dense":
+            groups.setdefault((r["model"], r["method"], sparsity_key(r["sparsity"])), []).append(r)
+    for (model, method, s), runs in groups.items():
+        cells = []
+        for kind in ("ih", "hh", "step"):
+            layers = [next((g for g in r.get("layers") or () if g.get("kind") == kind), {}) for r in runs]
+            cover = ("n/a" if not any("is_ramanujan_cover" in g for g in layers)  # records before the cover test
+                     else sum(g.get("is_ramanujan_cover") is True for g in layers))
+            cells.append(f"{sum(g.get('is_ramanujan') is True for g in layers)} / {cover}")
+        lines.append(f"| {model} | {method} | {s:g} | {len(runs)} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _num(value, digits: int = 3) -> str:
@@ -205,22 +242,60 @@ def render_report(records: list[dict], measures=DEFAULT_MEASURES) -> str:
         lines.append(f"| {row.model} | {row.method} | {row.sparsity:g} | {row.actual_sparsity:.3f} | {row.n} | "
                      f"{100 * row.accuracy:.2f}{std} | {before} | {row.ramanujan_runs}/{row.n} | "
                      f"{_num(row.ramanujan_gap, 2)} |")
-    lines += ["", "| model | measure | runs | Spearman ρ | p | within-sparsity ρ | p | within, exact methods ρ | p "
-              "| partial ρ given actual sparsity | p |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for c in correlation_rows(records, measures):
-        lines.append(f"| {c.model} | {c.measure} | {c.n} | {_num(c.rho)} | {_p(c.p_value)} | {_num(c.within_rho)} | "
-                     f"{_p(c.within_p)} | {_num(c.within_exact_rho)} | {_p(c.within_exact_p)} | "
-                     f"{_num(c.partial_rho)} | {_p(c.partial_p)} |")
+    rows = correlation_rows(records, measures)
+    proxies = sparsity_rows(records)
+    fields = ("p_value", "within_p", "within_exact_p", "within_method_p", "partial_p", "sparsity_p")
+    pvals = [getattr(c, f) for c in rows for f in fields] + [p for *_, p in proxies]
+    adjusted = holm(pvals)
+    family = sum(p is not None for p in pvals)
+    adj = dict(zip(((i, f) for i in range(len(rows)) for f in fields), adjusted))
+
+    def cell(i, field):
+        value = getattr(rows[i], field)
+        return f"{_p(value)} ({_p(adj[(i, field)])})"
+
+    lines += ["", f"Rank correlations with accuracy (pruned runs of one model; never pooled across models). Each p is "
+              f"followed by its Holm-adjusted value over all {family} p-values of this report. Within sparsity: strata "
+              "= requested sparsity; exact methods: magnitude, random and biregular only; within method: strata = "
+              "method × requested sparsity; partial: given the sparsity reached; ρ with sparsity: the measure "
+              "against the sparsity reached. Permutation p-values ignore that runs of one seed share a dense "
+              "parent.", "",
+              "| model | measure | runs | Spearman ρ | p (Holm) | within-sparsity ρ | p (Holm) | within, exact methods ρ "
+              "| p (Holm) | within method ρ | p (Holm) | partial ρ given actual sparsity | p (Holm) "
+              "| ρ with sparsity | p (Holm) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for i, c in enumerate(rows):
+        lines.append(f"| {c.model} | {c.measure} | {c.n} | {_num(c.rho)} | {cell(i, 'p_value')} | {_num(c.within_rho)} | "
+                     f"{cell(i, 'within_p')} | {_num(c.within_exact_rho)} | {cell(i, 'within_exact_p')} | "
+                     f"{_num(c.within_method_rho)} | {cell(i, 'within_method_p')} | "
+                     f"{_num(c.partial_rho)} | {cell(i, 'partial_p')} | {_num(c.sparsity_rho)} | {cell(i, 'sparsity_p')} |")
+    lines += ["", "Sparsity alone: Spearman ρ of the sparsity reached with accuracy (pruned runs).", "",
+              "| model | runs | ρ | p (Holm) |", "|---|---|---|---|"]
+    for (model, n, rho, p), a in zip(proxies, adjusted[len(rows) * len(fields):]):
+        lines.append(f"| {model} | {n} | {_num(rho)} | {_p(p)} ({_p(a)}) |")
+    guard = guard_vs_magnitude(records)
+    if guard:
+        lines += ["", "ramanujan-guard against magnitude at the sparsity the guard reached (magnitude of the same seed "
+                  "interpolated linearly between the bracketing requests), accuracy points:", "",
+                  "| model | guard runs | guard − magnitude, mean ± sd |", "|---|---|---|"]
+        lines += [f"| {m} | {n} | {mean:+.2f} ± {_num(sd, 2)} |" for m, n, mean, sd in guard]
+    lines += ["", "Ramanujan seeds per matrix: average-degree bound / universal-cover bound (docs/measures.md; n/a: "
+              "the records predate the universal-cover test).", ""]
+    lines += ramanujan_count_lines(records)
     return "\n".join(lines) + "\n"
 
 
 def sweep_report(results, measures=None, model: str | None = None) -> str:
     """:func:`render_report` of a results file or sweep folder (only ``model``'s runs if given);
-    what ``graphtools report`` prints."""
+    what ``graphtools report`` prints.  Records of a claim test
+    (:mod:`graphtools.experiments.claim`) get :func:`graphtools.experiments.claim_report.claim_report`."""
+    from graphtools.experiments.claim_report import claim_report, is_claim
     from graphtools.experiments.records import select_model
-    from graphtools.plots.correlation import MEASURES
 
     records = read_records(results)
+    if is_claim(records):
+        if model is not None:
+            records = [r for r in records if r.get("model") == model]
+        return claim_report(records)
     for measure in measures or ():
         if measure not in MEASURES:
             raise GraphtoolsError(f"unknown measure {measure!r} (measures: {', '.join(MEASURES)})")

@@ -20,16 +20,17 @@ from graphtools.plots.checkpoint import (
 )
 from graphtools.experiments.records import load_records, select_model
 from graphtools.plots.common import FORMATS, check_output, save_figure
-from graphtools.plots.correlation import (
+from graphtools.experiments.stats import (
     MEASURES, RankCorrelation, SparsityCorrelation, WithinSparsityCorrelation, rank_correlations,
     within_sparsity_correlations,
 )
+from graphtools.plots.forest import forest_figure
 from graphtools.plots.gap import DEFAULT_MEASURES, gap_figure
 from graphtools.plots.graph import LayerSelection, degrees_figure, select_layer, spectra_figure
 from graphtools.plots.noise import NoisePoint, noise_figure, noise_points
 
 #: The figure kinds of :func:`plot`, in the order of docs/plots.md.
-KINDS = ("accuracy", "gap", "spectra", "degrees", "noise")
+KINDS = ("accuracy", "gap", "spectra", "degrees", "noise", "forest")
 #: Which kinds take which option (``model`` and ``title`` apply to all).
 _OPTIONS = {"x": ("accuracy",), "measures": ("gap",), "layer": ("spectra", "degrees"), "seed": ("spectra", "degrees"),
             "sparsity": ("spectra", "degrees", "noise")}
@@ -40,7 +41,7 @@ __all__ = [
     "checkpoint_unfold_figure", "is_checkpoint", "pair_reports", "plot_checkpoint",
     "AccuracyPoint", "DEFAULT_MEASURES", "FORMATS", "KINDS", "LayerSelection", "MEASURES", "NoisePoint",
     "PlotResult", "RankCorrelation", "SparsityCorrelation", "WithinSparsityCorrelation", "accuracy_figure",
-    "accuracy_points", "degrees_figure", "gap_figure", "noise_figure", "noise_points", "plot",
+    "accuracy_points", "degrees_figure", "forest_figure", "gap_figure", "noise_figure", "noise_points", "plot",
     "rank_correlations", "save_figure", "select_layer", "spectra_figure", "within_sparsity_correlations",
 ]
 
@@ -102,6 +103,8 @@ def plot(records_or_path, kind: str, output: str | os.PathLike, *, model: str | 
         fig = spectra_figure(records, model=model, layer=layer, sparsity=sparsity, seed=seed, title=title)
     elif kind == "degrees":
         fig = degrees_figure(records, model=model, layer=layer, sparsity=sparsity, seed=seed, title=title)
+    elif kind == "forest":
+        fig = forest_figure(records, model=model, title=title)
     else:
         fig = noise_figure(records, model=model, sparsity=sparsity, title=title, source=source)
     save_figure(fig, output, dpi=dpi)

@@ -6,13 +6,16 @@ from dataclasses import dataclass
 
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import NullLocator
+from matplotlib.transforms import blended_transform_factory
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.records import (
     is_dense, methods_of, models_of, number, ordered, select_model, sparsity_key,
 )
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure, set_title,
+    SMALL_FONT, figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure,
+    set_title,
 )
 
 
@@ -79,9 +82,19 @@ X_AXES = ("actual", "requested")
 
 
 def _x(point: AccuracyPoint, x: str) -> float:
+    """Where ``point`` sits: the density ``1 - sparsity`` (reached or requested), drawn on a log axis."""
     if x == "actual" and point.actual_sparsity is not None:
-        return point.actual_sparsity
-    return point.sparsity
+        return 1.0 - point.actual_sparsity
+    return 1.0 - point.sparsity
+
+
+#: Marker of the i-th method; sizes shrink with i, so a marker drawn later on the same point sits
+#: inside the earlier ones and every method stays visible.
+METHOD_MARKERS = ("o", "s", "D", "^", "v", "P", "X")
+
+
+def _marker(i: int) -> tuple[str, float]:
+    return METHOD_MARKERS[i % len(METHOD_MARKERS)], max(3.5, 9.0 - 1.4 * i)
 
 
 def _panel(ax, records, methods, colours, x: str = "actual") -> None:
@@ -89,33 +102,46 @@ def _panel(ax, records, methods, colours, x: str = "actual") -> None:
     if dense is not None:
         ax.axhline(dense[0], color=colours.get("dense", "black"), linestyle="--", linewidth=1.2, label="dense")
     ticks = set()
-    for method in methods:
+    top = blended_transform_factory(ax.transData, ax.transAxes)
+    for i, method in enumerate(methods):
         points = accuracy_points(records, method)
         if not points:
             continue
         colour = colours[method]
+        marker, size = _marker(i)
         xs = [_x(p, x) for p in points]
         ys = [p.mean for p in points]
         ticks.update(p.sparsity for p in points)
-        ax.plot(xs, ys, color=colour, linewidth=1.5, label=method)
+        ax.plot(xs, ys, color=colour, linewidth=1.5, label=method, zorder=2 + i)
         bars = [p for p in points if p.std is not None]
         if bars:
             ax.errorbar([_x(p, x) for p in bars], [p.mean for p in bars], yerr=[p.std for p in bars],
-                        fmt="none", ecolor=colour, elinewidth=1.0, capsize=3, label=f"_{method} std")
+                        fmt="none", ecolor=colour, elinewidth=1.0, capsize=3, label=f"_{method} std", zorder=2 + i)
         for filled in (True, False):
             chosen = [p for p in points if p.all_ramanujan is filled]
             if chosen:
-                ax.plot([_x(p, x) for p in chosen], [p.mean for p in chosen], linestyle="none", marker="o",
-                        markersize=6, color=colour, markerfacecolor=colour if filled else "white",
-                        markeredgewidth=1.3, label=f"_{method} {'ramanujan' if filled else 'not ramanujan'}")
+                ax.plot([_x(p, x) for p in chosen], [p.mean for p in chosen], linestyle="none", marker=marker,
+                        markersize=size, color=colour, markerfacecolor=colour if filled else "white",
+                        markeredgewidth=1.3, label=f"_{method} {'ramanujan' if filled else 'not ramanujan'}",
+                        zorder=3 + i)
+        if x == "actual":  # where the reached sparsity is not the request (ramanujan-guard): say what was asked
+            short = [p for p in points if p.actual_sparsity is not None and abs(p.actual_sparsity - p.sparsity) > 0.005]
+            for j, p in enumerate(short):  # stacked downwards: close points do not overprint
+                ax.annotate(f"asked {p.sparsity:g} → {p.actual_sparsity:.2f}", (_x(p, x), p.mean),
+                            textcoords="offset points", xytext=(6, -14 - 9 * j), fontsize=SMALL_FONT - 2,
+                            color=colour, arrowprops={"arrowstyle": "-", "color": colour, "linewidth": 0.4})
         stop = first_not_ramanujan(points)
-        if stop is not None:
-            ax.axvline(_x(stop, x), color=colour, linestyle=":", linewidth=1.2, label=f"_{method} not ramanujan from")
+        if stop is not None:  # a tick at the top edge, one row per method: none hides another
+            ax.plot([_x(stop, x)], [1.0 - 0.035 * (i + 1)], transform=top, linestyle="none", marker="v",
+                    markersize=6, color=colour, clip_on=False, label=f"_{method} not ramanujan from")
+    ax.set_xscale("log")
+    ax.invert_xaxis()  # sparsity grows to the right
     if ticks:
-        ax.set_xticks(sorted(ticks))
+        ax.set_xticks([1.0 - t for t in sorted(ticks)])
         ax.set_xticklabels([f"{t:g}" for t in sorted(ticks)], rotation=45 if len(ticks) > 6 else 0)
-    ax.set_xlabel("sparsity reached (fraction of recurrent weights pruned)" if x == "actual"
-                  else "requested sparsity (fraction of recurrent weights to prune)")
+        ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xlabel(("sparsity reached" if x == "actual" else "requested sparsity")
+                  + " (log scale of density 1 − sparsity)")
     ax.set_ylabel("test accuracy")
 
 
@@ -124,14 +150,17 @@ def accuracy_figure(records, model: str | None = None, title: str | None = None,
 
     ``x="actual"`` (default) places each point at the mean sparsity its runs reached
     (``actual_sparsity``: ramanujan-guard may stop short of the request, e.g. at 0.77 when 0.98
-    was asked), ``x="requested"`` at the requested one; ticks are the requested sparsities.
+    was asked; such points are labelled "asked 0.98"), ``x="requested"`` at the requested one;
+    ticks are the requested sparsities.  The axis is the density ``1 - sparsity`` on a log
+    scale, reversed, so that 0.9, 0.95 and 0.98 are as far apart as 0.5, 0.8 and 0.9.
 
     Each method is a line through the mean accuracy over seeds at each sparsity, with
     error bars of one sample standard deviation over seeds (no bar with a single seed).
     The dense baseline is a dashed horizontal line at the mean dense accuracy over seeds.
     A hollow marker means that at that sparsity not every seed has all its pruned layers
-    Ramanujan (``summary.all_ramanujan``); a dotted vertical line in the method's colour
-    marks the smallest such sparsity.
+    Ramanujan (``summary.all_ramanujan``); a ▼ at the top edge in the method's colour (one row
+    per method) marks the smallest such sparsity.  Each method has its own marker shape and size,
+    so markers on the same point nest instead of hiding each other.
     """
     if x not in X_AXES:
         raise GraphtoolsError(f"x must be one of {', '.join(X_AXES)}, not {x!r}")
@@ -153,11 +182,11 @@ def accuracy_figure(records, model: str | None = None, title: str | None = None,
         ax.set_ylim(low, high)
     seeds = ordered(r.get("seed") for r in records)
     handles = [method_handle("dense", colours.get("dense", "black"), linestyle="--")]
-    handles += [method_handle(m, colours[m], marker="o") for m in methods]
+    handles += [method_handle(m, colours[m], marker=_marker(i)[0]) for i, m in enumerate(methods)]
     handles += [
         Line2D([], [], linestyle="none", marker="o", color="grey", markerfacecolor="white",
                label="hollow: not all seeds Ramanujan"),
-        Line2D([], [], linestyle=":", color="grey", label="dotted: first such sparsity"),
+        Line2D([], [], linestyle="none", marker="v", color="grey", label="▼ at top: first such sparsity"),
     ]
     legend_outside(axes[-1], handles, title=f"mean ± std over {len(seeds)} seed{'s' * (len(seeds) != 1)}")
     set_title(fig, figure_title(records, "Test accuracy after pruning and fine-tuning", title))

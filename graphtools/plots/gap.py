@@ -10,7 +10,7 @@ from graphtools.experiments.records import is_dense, methods_of, models_of, numb
 from graphtools.plots.common import (
     SMALL_FONT, figure_title, legend_outside, method_colours, model_markers, new_figure, set_title,
 )
-from graphtools.plots.correlation import MEASURES, rank_correlations, within_sparsity_correlations
+from graphtools.experiments.stats import MEASURES, rank_correlations, within_sparsity_correlations
 
 DEFAULT_MEASURES = ("spectral_gap", "ramanujan_gap")
 #: Axis label of each summary measure.
@@ -46,11 +46,7 @@ def _correlation_handles(records, measure, models, markers) -> list[Line2D]:
         if w is not None and w.rho is not None:
             label += f"\n   within sparsity: ρ = {w.rho:.2f}, p = {w.p_value:.2g}"
         handles.append(Line2D([], [], linestyle="none", marker=markers[model], color="dimgrey", label=label))
-    if len(models) > 1:
-        (c,) = rank_correlations(records, measure, by=()) or [None]
-        if c is not None:
-            handles.append(Line2D([], [], linestyle="none", label=f"all models: {format_correlation(c.rho, c.p_value, c.n)}"))
-    return handles
+    return handles  # no correlation pooled across models: each model's accuracy scale differs
 
 
 def gap_figure(records, measures=DEFAULT_MEASURES, model: str | None = None, title: str | None = None) -> Figure:
@@ -58,7 +54,7 @@ def gap_figure(records, measures=DEFAULT_MEASURES, model: str | None = None, tit
     (dense runs left out), one panel per measure: colour = pruning method, marker = model.
 
     Each panel's legend (below it) gives Spearman's rho between measure and accuracy with
-    its two-sided p-value (scipy.stats.spearmanr) per model and over all models, and the
+    its two-sided p-value (scipy.stats.spearmanr) per model (never pooled across models), and the
     within-sparsity correlation of each model (see
     :func:`graphtools.plots.within_sparsity_correlations`). Runs with a null measure or
     accuracy are not drawn.

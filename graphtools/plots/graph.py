@@ -7,13 +7,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.transforms import blended_transform_factory
 from matplotlib.colors import to_rgba
 from matplotlib.ticker import MaxNLocator
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.records import (
-    choose_seed, choose_sparsity, graph_measures, is_dense, methods_of, number, one_model, ordered,
-    sparsity_key,
+    choose_seed, choose_sparsity, graph_measures, is_dense,
+    methods_of, number, one_model, ordered, sparsity_key,
 )
 from graphtools.plots.common import (
     SMALL_FONT, figure_title, legend_outside, method_colours, method_handle, new_figure, set_title,
@@ -77,7 +78,8 @@ def select_layer(records, model: str | None = None, layer: str | None = None, sp
 def _subtitle(selection: LayerSelection, graph: dict | None) -> str:
     shape = graph.get("shape") if graph else None
     shape = f" {shape[0]}×{shape[1]}" if isinstance(shape, list) and len(shape) == 2 else ""
-    return f"{selection.model}, layer {selection.layer}{shape}, sparsity {selection.sparsity:g}, seed {selection.seed}"
+    return (f"{selection.model}, layer {selection.layer}{shape},\nrequested sparsity {selection.sparsity:g}, "
+            f"seed {selection.seed}")
 
 
 def spectra_figure(records, model: str | None = None, layer: str | None = None, sparsity: float | None = None,
@@ -87,14 +89,15 @@ def spectra_figure(records, model: str | None = None, layer: str | None = None, 
     at one sparsity (see :func:`select_layer` for the defaults).
 
     σ1 is drawn as a star, σ2, σ3, ... as a line; each pruned graph's Ramanujan bound is a
-    dotted horizontal line in its method's colour (σ2 below it: Ramanujan). Zero singular
+    dash just right of the axes in its method's colour, one column per method (σ2 below it:
+    Ramanujan), and each legend entry states the sparsity the graph reached. Zero singular
     values (and those below 1e-9·σ1, zeros up to rounding) cannot appear on the log axis
     and are left out; graphs whose singular values were not stored
     (very large matrices) are listed as such in the legend.
     """
     selection = select_layer(records, model, layer, sparsity, seed)
     colours = method_colours(selection.graphs)
-    fig, (ax,) = new_figure(1, extra_width=2.8)
+    fig, (ax,) = new_figure(1, extra_width=4.4)
     handles, drawn = [], 0
     for method, graph in selection.graphs.items():
         values = [number(v) for v in graph.get("singular_values") or []]
@@ -115,8 +118,14 @@ def spectra_figure(records, model: str | None = None, layer: str | None = None, 
                     label=f"_{method} sigma1")
         bound = number(graph.get("ramanujan_bound"))
         label = f"{method}: σ1 = {values[0]:.3g}" + (f", σ2 = {values[1]:.3g}" if values.size > 1 else "")
+        density = number(graph.get("density"))
+        if density is not None and method != "dense":  # e.g. ramanujan-guard stops short of the request
+            label += f", reached {1 - density:.3f}"
         if bound is not None and method != "dense":
-            ax.axhline(bound, color=colour, linestyle=":", linewidth=1.0, label=f"_{method} bound")
+            # a short dash in the right margin, one column per method: equal bounds do not hide each other
+            ax.plot([1.03 + 0.05 * len(handles)], [bound], transform=blended_transform_factory(ax.transAxes, ax.transData),
+                    linestyle="none", marker="_", markersize=7, markeredgewidth=2.0, color=colour, clip_on=False,
+                    label=f"_{method} bound")
             label += f", bound = {bound:.3g}"
         handles.append(method_handle(label, colour, marker="*", markersize=8,
                                      linestyle="--" if method == "dense" else "-"))
@@ -128,8 +137,9 @@ def spectra_figure(records, model: str | None = None, layer: str | None = None, 
     ax.set_ylabel("singular value σ_i of 1[W ≠ 0]")
     ax.set_title(_subtitle(selection, next(iter(selection.graphs.values()), None)), fontsize=10)
     handles += [Line2D([], [], linestyle="none", marker="*", color="grey", label="star: σ1"),
-                Line2D([], [], linestyle=":", color="grey", label="dotted: Ramanujan bound")]
-    legend_outside(ax, handles)
+                Line2D([], [], linestyle="none", marker="_", markersize=10, markeredgewidth=2.0, color="grey",
+                       label="dash right of the axes: Ramanujan bound")]
+    legend_outside(ax, handles).set_bbox_to_anchor((1.05 + 0.05 * len(selection.graphs), 1.0))
     set_title(fig, figure_title(records, "Singular values of the binary graph", title))
     return fig
 
