@@ -1,4 +1,4 @@
-"""The Examples sections of the public API run as doctests: prune, the data loaders, text, jsonvalues, validate."""
+"""The Examples sections of the public API run as doctests: prune, the data loaders, nn, text, jsonvalues, validate."""
 
 from __future__ import annotations
 
@@ -25,6 +25,11 @@ MODULES = {
     "graphtools.data.cifar": 5,
     "graphtools.data.speech": 6,
     "graphtools.data.idx": 3,
+    "graphtools.nn.optim": 3,
+    "graphtools.nn.cells": 2,
+    "graphtools.nn.classifier": 1,
+    "graphtools.nn.training": 1,
+    "graphtools.nn.run": 2,
 }
 
 

@@ -44,7 +44,14 @@ from graphtools.model import GATE_BLOCKS
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """``1 / (1 + exp(-a))`` computed as ``(1 + tanh(a/2)) / 2``: no overflow for large ``|a|``."""
+    """``1 / (1 + exp(-a))`` computed as ``(1 + tanh(a/2)) / 2``: no overflow for large ``|a|``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sigmoid(np.array([-1000.0, 0.0, 1000.0])).tolist()
+    [0.0, 0.5, 1.0]
+    """
     return 0.5 + 0.5 * np.tanh(0.5 * a)
 
 
@@ -70,7 +77,20 @@ def _project(ws, key, x, W, bias):
 def layer_forward(cell: str, x: np.ndarray, W_ih, W_hh, b_ih, b_hh,
                   workspace: dict | None = None) -> tuple[np.ndarray, tuple]:
     """Run one layer over ``x`` (``T, B, F``) from a zero state; return all hidden states
-    ``(T, B, H)`` and the cache :func:`layer_backward` needs."""
+    ``(T, B, H)`` and the cache :func:`layer_backward` needs.
+
+    The equations and gate order are PyTorch's (``torch.nn.RNN`` with tanh, ``LSTM``, ``GRU``);
+    ``W_ih`` is ``(G H, F)``, ``W_hh`` ``(G H, H)`` with G row blocks (1, 4 or 3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.ones((5, 2, 3))                      # T = 5 steps, batch 2, 3 features
+    >>> W_ih, W_hh = np.full((4, 3), 0.1), np.eye(4) * 0.5
+    >>> hs, cache = layer_forward("rnn", x, W_ih, W_hh, np.zeros(4), np.zeros(4))
+    >>> hs.shape, bool(np.allclose(hs[0], np.tanh(0.3)))
+    ((5, 2, 4), True)
+    """
     if cell not in GATE_BLOCKS:
         raise ValueError(f"unknown cell {cell!r}")
     T, B, _ = x.shape

@@ -13,7 +13,27 @@ import numpy as np
 
 def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float | None) -> float:
     """Scale all gradients in place so their global L2 norm is at most ``max_norm``; return the
-    norm before clipping (as ``torch.nn.utils.clip_grad_norm_``)."""
+    norm before clipping (as ``torch.nn.utils.clip_grad_norm_``).
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+        Gradients, scaled in place by ``max_norm / (norm + 1e-6)`` when ``norm > max_norm``.
+    max_norm : float or None
+        The largest global norm kept; None: no clipping (the norm is still returned).
+
+    Returns
+    -------
+    float
+        ``sqrt(sum of every squared gradient entry)`` before clipping.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grads = {"w": np.array([3.0, 4.0])}
+    >>> clip_grad_norm(grads, 1.0), np.round(grads["w"], 6).tolist()
+    (5.0, [0.6, 0.8])
+    """
     total = float(np.sqrt(sum(float(np.vdot(g, g)) for g in grads.values())))
     if max_norm is not None and total > max_norm:
         scale = max_norm / (total + 1e-6)
@@ -23,6 +43,19 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float | None) -> floa
 
 
 class Adam:
+    """Adam (Kingma and Ba, 2015) over a dict of parameters, updated in place; pruned entries
+    (``masks``, 1 kept, 0 pruned) stay exactly zero, and so do their moment estimates.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0, 2.0])}
+    >>> opt = Adam(params, lr=0.1, masks={"w": np.array([1.0, 0.0])})
+    >>> opt.step({"w": np.array([0.5, 0.5])})
+    >>> np.round(params["w"], 6).tolist()  # the first step moves by lr against the sign; the pruned entry is 0
+    [0.9, 0.0]
+    """
+
     def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  masks: dict[str, np.ndarray] | None = None):
         self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
@@ -61,6 +94,19 @@ class Adam:
 
 
 class SGD:
+    """SGD with momentum (PyTorch's form: ``v = momentum v + g``, ``p -= lr v``), in place;
+    pruned entries (``masks``) stay exactly zero.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> params = {"w": np.array([1.0])}
+    >>> opt = SGD(params, lr=0.1, momentum=0.5)
+    >>> opt.step({"w": np.array([1.0])}); opt.step({"w": np.array([1.0])})
+    >>> round(float(params["w"][0]), 6)  # 1 - 0.1 * 1 - 0.1 * 1.5
+    0.75
+    """
+
     def __init__(self, params: dict[str, np.ndarray], lr: float = 1e-2, momentum: float = 0.9,
                  masks: dict[str, np.ndarray] | None = None):
         self.params, self.lr, self.momentum = params, lr, momentum

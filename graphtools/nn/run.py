@@ -79,7 +79,14 @@ _OPTIONS = {"cell": "--cell", "hidden_size": "--hidden", "num_layers": "--layers
 def masks_architecture(masks: dict[str, np.ndarray]) -> dict | None:
     """``{"cell", "hidden_size", "num_layers"}`` read off recurrent ``weight_hh_l<k>`` masks: shape
     ``(G * hidden, hidden)`` with G = 1 (RNN), 3 (GRU) or 4 (LSTM), layers = largest k + 1; None
-    when the masks hold no such mask."""
+    when the masks hold no such mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> masks_architecture({"rnn.weight_hh_l0": np.ones((256, 64)), "rnn.weight_hh_l1": np.ones((256, 64))})
+    {'cell': 'lstm', 'hidden_size': 64, 'num_layers': 2}
+    """
     found = {}
     for name, mask in masks.items():
         match = re.search(r"weight_hh_l(\d+)$", name)
@@ -112,7 +119,14 @@ def _architecture(config: TrainConfig, source: str, found: dict | None) -> None:
 def build_model(cell: str, hidden_size: int, num_layers: int, *, features: int, classes: int, seed: int,
                 batch_size: int, steps: int) -> SequenceClassifier:
     """A fresh :class:`SequenceClassifier` (seeded), after checking that training it at
-    ``batch_size`` on sequences of ``steps`` fits the memory budget (:mod:`graphtools.budget`)."""
+    ``batch_size`` on sequences of ``steps`` fits the memory budget (:mod:`graphtools.budget`).
+
+    Examples
+    --------
+    >>> model = build_model("gru", 8, 1, features=3, classes=2, seed=0, batch_size=4, steps=5)
+    >>> model.cell, model.hidden_size, model.num_layers
+    ('gru', 8, 1)
+    """
     gates = GATE_BLOCKS.get(cell, 1)
     budget.check(budget.training_bytes(gates=gates, features=features, hidden=hidden_size, layers=num_layers,
                                        classes=classes, batch=batch_size, steps=steps),
