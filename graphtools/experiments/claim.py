@@ -49,7 +49,8 @@ from graphtools.experiments.results import append_record, read_records, repair_r
 from graphtools.io import load_state
 from graphtools.model import describe
 from graphtools.nn.classifier import SequenceClassifier, load_model
-from graphtools.nn.training import evaluate, fit
+from graphtools.nn.run import build_and_fit
+from graphtools.nn.training import evaluate
 from graphtools.prune import InfeasibleSparsity, prune_state
 from graphtools.tomlfile import tomllib
 
@@ -229,10 +230,16 @@ class Runner:
     def path(self, run: ClaimRun) -> str:
         return os.path.join(self.checkpoints, run.key.replace("/", "-") + ".npz")
 
-    def _fit(self, model, epochs: int, lr: float, seed: int, path: str):
-        return fit(model, self.train.x, self.train.y, epochs=epochs, batch_size=self.config.batch_size, lr=lr,
-                   clip=self.config.clip, seed=seed, test=(self.test.x, self.test.y), checkpoint=path,
-                   meta={"dataset": self.config.dataset, "data_note": self.train.note}, workers=1)
+    def _fit(self, run: ClaimRun, path: str, *, epochs: int, lr: float, seed: int, init=None, masks=None):
+        """A fresh model of ``run``'s architecture seeded with ``seed`` (or ``init``), ``masks`` fixed,
+        trained by the same :func:`~graphtools.nn.run.build_and_fit` as ``train`` and sweeps."""
+        m = run.model
+        _, result = build_and_fit(self.train, self.test, output=path, seed=seed, cell=m.cell,
+                                  hidden_size=m.hidden_size, num_layers=m.num_layers, init=init, masks=masks,
+                                  batch_size=self.config.batch_size,
+                                  meta={"dataset": self.config.dataset, "data_note": self.train.note},
+                                  epochs=epochs, lr=lr, clip=self.config.clip, workers=1)
+        return result
 
     def dense_path(self, run: ClaimRun) -> str:
         return self.path(ClaimRun(run.model, "dense", None, 0.0, run.seed))
@@ -278,8 +285,7 @@ class Runner:
                 "sparsity": run.sparsity, "seed": run.seed, "settings": c.settings()}
         info, accuracy_pruned = {}, None
         if run.arm == "dense":
-            model = SequenceClassifier(m.cell, self.train.features, m.hidden_size, m.num_layers, self.train.num_classes, seed=run.seed)
-            result = self._fit(model, c.dense_epochs, c.lr, run.seed, path)
+            result = self._fit(run, path, epochs=c.dense_epochs, lr=c.lr, seed=run.seed)
         else:
             if not os.path.exists(self.dense_path(run)):
                 raise GraphtoolsError(f"{run.key}: the dense parent {self.dense_path(run)} is missing")
@@ -291,13 +297,11 @@ class Runner:
                 model = load_model(self.dense_path(run))
                 model.set_masks({**model.masks, **masks})
                 accuracy_pruned = evaluate(model, self.test.x, self.test.y).accuracy
-                result = self._fit(model, c.finetune_epochs, c.finetune_lr, run.seed, path)
+                result = self._fit(run, path, epochs=c.finetune_epochs, lr=c.finetune_lr, seed=run.seed, init=model)
             else:
                 init = c.init_offset + run.seed
                 base["init_seed"] = init
-                model = SequenceClassifier(m.cell, self.train.features, m.hidden_size, m.num_layers, self.train.num_classes, seed=init)
-                model.set_masks(masks)
-                result = self._fit(model, c.scratch_epochs, c.lr, init, path)
+                result = self._fit(run, path, epochs=c.scratch_epochs, lr=c.lr, seed=init, masks=masks)
         description = describe(load_state(path).tensors)
         layers, unfolded = measure_model(description, c.unfold_steps)
         total = sum(w.matrix.size for w in description.weights if w.kind in PRUNED_KINDS)
