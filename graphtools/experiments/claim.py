@@ -44,7 +44,7 @@ from graphtools.data.load import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.claim_report import MASKS
 from graphtools.experiments.config import ModelSpec
-from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summarize
+from graphtools.experiments.measure import measure_model, reached_sparsity, summarize
 from graphtools.experiments.results import append_record, read_records, repair_results
 from graphtools.io import load_state
 from graphtools.model import describe
@@ -304,10 +304,8 @@ class Runner:
                 result = self._fit(run, path, epochs=c.scratch_epochs, lr=c.lr, seed=init, masks=masks)
         description = describe(load_state(path).tensors)
         layers, unfolded = measure_model(description, c.unfold_steps)
-        total = sum(w.matrix.size for w in description.weights if w.kind in PRUNED_KINDS)
-        zeros = sum(int((w.matrix == 0).sum()) for w in description.weights if w.kind in PRUNED_KINDS)
         return self._stamp({**base, "status": "ok", "accuracy": result.test.accuracy, "loss": result.test.loss,
-                            "accuracy_pruned": accuracy_pruned, "actual_sparsity": zeros / total if total else 0.0,
+                            "accuracy_pruned": accuracy_pruned, "actual_sparsity": reached_sparsity(description),
                             "epochs": result.epochs, **info, "layers": layers, "summary": summarize(layers),
                             "unfolded": unfolded, "checkpoint": os.path.basename(path)}, start)
 

@@ -27,6 +27,16 @@ RECORD_FIELDS = (
 )
 
 
+def reached_sparsity(model: ModelDescription) -> float:
+    """Fraction of zero entries over the recurrent weights (kinds :data:`PRUNED_KINDS`) of ``model``."""
+    total = zeros = 0
+    for w in model.weights:
+        if w.kind in PRUNED_KINDS:
+            total += w.matrix.size
+            zeros += int((w.matrix == 0).sum())
+    return zeros / total if total else 0.0
+
+
 def degree_histogram(degrees: np.ndarray) -> list[list[int]]:
     """``[[degree, count], ...]`` for the degrees that occur, ascending."""
     values, counts = np.unique(np.asarray(degrees, dtype=np.int64), return_counts=True)

@@ -15,7 +15,7 @@ from graphtools import __version__
 from graphtools.data.load import SHAPES, load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.config import ModelSpec, SweepConfig
-from graphtools.experiments.measure import PRUNED_KINDS, measure_model, summarize
+from graphtools.experiments.measure import measure_model, reached_sparsity, summarize
 from graphtools.experiments.results import SCHEMA
 from graphtools.io import load_state
 from graphtools.model import describe
@@ -83,16 +83,6 @@ def _dataset(config: SweepConfig, split: str, noise_snr: float | None = None):
 
 def _steps(config: SweepConfig) -> int:
     return config.unfold_steps or SHAPES[config.dataset][0]
-
-
-def _sparsity(model) -> float:
-    """Fraction of zero entries over the recurrent weights."""
-    total = zeros = 0
-    for w in model.weights:
-        if w.kind in PRUNED_KINDS:
-            total += w.matrix.size
-            zeros += int((w.matrix == 0).sum())
-    return zeros / total if total else 0.0
 
 
 def trainer_functions(config: SweepConfig):
@@ -169,7 +159,7 @@ def execute(config: SweepConfig, spec: RunSpec, out_dir: str, workers: int | Non
     layers, unfolded = measure_model(description, _steps(config))
     return _stamp({
         **_identity(config, spec), "status": OK, "data_note": config.data_label or train.note,
-        "actual_sparsity": _sparsity(description),
+        "actual_sparsity": reached_sparsity(description),
         "accuracy": result.test.accuracy, "loss": result.test.loss, "accuracy_pruned": accuracy_pruned,
         "noise": noise, "epochs": result.epochs, "pruning": pruning,
         "layers": layers, "summary": summarize(layers), "unfolded": unfolded,
