@@ -43,7 +43,7 @@ from graphtools import __version__
 from graphtools.data.load import load_dataset
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.claim_report import MASKS
-from graphtools.experiments.config import ModelSpec
+from graphtools.experiments.config import ModelSpec, bundled_file
 from graphtools.experiments.measure import measure_model, reached_sparsity, summarize
 from graphtools.experiments.results import append_record, read_records, repair_results
 from graphtools.io import load_state
@@ -146,8 +146,11 @@ def load_claim_preset(name: str, data: str | None = None) -> ClaimConfig:
         rel = raw.get("claim", {}).get("data")
         if not rel:
             raise GraphtoolsError(f"preset {name} needs the data: pass --data PATH (see docs/data.md)")
-        root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        config = config_from_dict(raw, f"preset {name}", os.path.join(root, rel))
+        found = bundled_file(rel)
+        if found is None:
+            raise GraphtoolsError(f"preset {name}: the bundled {rel} was not found (run from a graphtools "
+                                  "checkout, or pass --data PATH)")
+        config = config_from_dict(raw, f"preset {name}", found)
     return config
 
 

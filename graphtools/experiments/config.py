@@ -346,7 +346,7 @@ def preset_text(name: str) -> str:
     return resources.files("graphtools.experiments").joinpath("presets", f"{name}.toml").read_text("utf-8")
 
 
-def _bundled(relative: str) -> str | None:
+def bundled_file(relative: str) -> str | None:
     """A file bundled with the graphtools source tree: from the current folder, else the checkout
     graphtools was installed from (editable install)."""
     here = os.path.abspath(relative)
@@ -366,7 +366,7 @@ def load_preset(name: str, data: str | None = None) -> SweepConfig:
         return dataclasses.replace(config, data=os.path.expanduser(data))
     if not config.data:
         raise GraphtoolsError(f"preset {name} needs the data: pass --data PATH ({config.dataset}; see docs/data.md)")
-    found = _bundled(config.data)
+    found = bundled_file(config.data)
     if found is None:
         raise GraphtoolsError(f"preset {name}: the bundled {config.data} was not found (run from a graphtools "
                               "checkout, or pass --data PATH)")
@@ -379,4 +379,4 @@ def with_overrides(config: SweepConfig, **changes) -> SweepConfig:
 
 
 __all__ = ["PRESETS", "TRAINERS", "LEGACY_MODEL_KEYS", "check_trainer", "ModelSpec", "model_settings", "SweepConfig", "config_from_dict", "load_config", "load_preset",
-           "preset_text", "with_overrides"]
+           "preset_text", "bundled_file", "with_overrides"]
