@@ -19,7 +19,19 @@ from graphtools.errors import GraphtoolsError
 EXTRA = "graphtools[dask]"
 #: Dask settings of the ``local:N`` clusters graphtools starts (a cluster you start yourself keeps
 #: its own; docs/scaling.md says how to set the same there).
-LOCAL_CONFIG = {"distributed.worker.profile.enabled": False}
+LOCAL_CONFIG = {
+    # the statistical profiler samples every worker thread's stack 100 times a second
+    "distributed.worker.profile.enabled": False,
+    # Dask's default sets MALLOC_TRIM_THRESHOLD_=65536 in every worker; setting it at all turns off
+    # glibc's adaptive mmap threshold, so every large array became a fresh mmap with its page
+    # faults: the quick sweep's runs took 6-8% longer (docs/benchmarks.md).  The other defaults stay.
+    "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
+    # periodic housekeeping, every 20 ms / 100 ms / 500 ms by default, took 12% of a core on an idle
+    # 2-worker cluster; at these intervals 4% (blocked-loop warnings and memory limits still work)
+    "distributed.admin.tick.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 _LOCAL = re.compile(r"^local:(\d+)$")
 _ADDRESS = re.compile(r"^(tcp|tls|inproc|ucx|ws|wss)://[^\s/]+$")
 _HOST_PORT = re.compile(r"^(tcp|tls|ucx|ws|wss)://(\[[^\]]+\]|[^:\s/]+):(\d+)$")
@@ -154,9 +166,8 @@ def connect(cluster: str | ClusterSpec, *, timeout: float | None = None, wait_wo
     local = None
     try:
         if spec.kind == "local":
-            # without the statistical profiler, which samples every worker thread's stack 100 times
-            # a second and took CPU from the runs (measured: docs/benchmarks.md); the workers get
-            # this config through their nannies
+            # LOCAL_CONFIG: no profiler, glibc's own malloc tuning, slower housekeeping (each took CPU
+            # from the runs, measured: docs/benchmarks.md); the workers get it through their nannies
             with dask.config.set(LOCAL_CONFIG):
                 local = distributed.LocalCluster(n_workers=spec.workers, threads_per_worker=1, processes=True,
                                                  dashboard_address=":0",  # a free port: never 8787's clash

@@ -286,7 +286,8 @@ def test_the_config_names_the_cluster_and_jobs_on_the_command_line_overrides_it(
 def _worker_state(dask_worker):
     from graphtools.threads import blas_threads, threads
 
-    return "profile" in dask_worker.periodic_callbacks, threads(), blas_threads()
+    return ("profile" in dask_worker.periodic_callbacks, "MALLOC_TRIM_THRESHOLD_" in os.environ,
+            threads(), blas_threads())
 
 
 def _budget_in_task(hosts):
@@ -301,7 +302,9 @@ def test_local_workers_run_without_the_profiler_and_tasks_get_their_share_of_thr
     from graphtools.cluster import connect, threads_by_host
 
     with connect("local:2") as connection:
-        assert [profiling for profiling, _, _ in connection.client.run(_worker_state).values()] == [False, False]
+        states = list(connection.client.run(_worker_state).values())
+        assert [profiling for profiling, _, _, _ in states] == [False, False]
+        assert [trimming for _, trimming, _, _ in states] == [False, False]  # glibc's adaptive malloc kept
         hosts = threads_by_host(connection)
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
         share = max(1, cores // 2)
