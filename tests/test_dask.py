@@ -298,9 +298,12 @@ def _budget_in_task(hosts):
         return given, threads(), blas_threads()
 
 
-def test_local_workers_run_without_the_profiler_and_tasks_get_their_share_of_threads():
+def test_local_workers_run_without_the_profiler_and_tasks_get_their_share_of_threads(monkeypatch):
     from graphtools.cluster import connect, threads_by_host
 
+    # a Nanny copies its pre-spawn variables into this process's environment, where later workers
+    # inherit them: a cluster started earlier in this process with Dask's defaults left one behind
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     with connect("local:2") as connection:
         states = list(connection.client.run(_worker_state).values())
         assert [profiling for profiling, _, _, _ in states] == [False, False]

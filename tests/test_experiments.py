@@ -380,17 +380,19 @@ def _sweep_command(config_path, out, *extra):
 
 
 def _write_slow_config(tmp_path):
-    """A config of many short runs, so that a kill lands in the middle of the sweep."""
+    """A config of many short runs, so that a kill lands in the middle of the sweep (the 6 runs left
+    after the first 3 records take long enough that a test process starved by a busy machine still
+    signals a running sweep: with 4 left it once found the sweep finished)."""
     write_band_mnist(tmp_path / "mnist.npz", n_train=600, n_test=100)
     return write_config(tmp_path / "sweep.toml", """
 [sweep]
 dataset = "seq-mnist"
 data = "mnist.npz"
 methods = ["magnitude", "random"]
-sparsities = [0.3, 0.6, 0.9]
+sparsities = [0.3, 0.6, 0.8, 0.9]
 seeds = [0]
 epochs = 2
-finetune_epochs = 2
+finetune_epochs = 4
 batch_size = 50
 figures = []
 
