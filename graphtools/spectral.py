@@ -103,8 +103,7 @@ def _arpack_top(M: sp.csr_matrix, k: int) -> np.ndarray:
     with blas_limit(threads_for(30.0 * (m + n) * k * k)):  # ARPACK's dense work: vectors times its basis
         # a Krylov basis of ARPACK_NCV vectors, not svds' default 2k+1 -> 20: sigma_2 of a pruned layer
         # sits at the edge of the bulk of the spectrum, where fewer restarts save 8-10% of the products
-        ncv = min(min(m, n) - 1, max(2 * k + 1, ARPACK_NCV))
-        ncv = ncv if ncv > k else None  # svds needs k < ncv < min(m, n)
+        ncv = ARPACK_NCV if 2 * k + 1 < ARPACK_NCV < min(m, n) else None  # else svds' own choice
         vt = svds(M, k=k, tol=0, v0=v0, ncv=ncv, return_singular_vectors="vh", solver="arpack")[2]
         # Rayleigh-Ritz on the converged right singular subspace: accurate small sigmas.
         return np.linalg.svd(M @ vt.T, compute_uv=False)[:k]
