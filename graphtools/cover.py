@@ -74,7 +74,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, minres
+from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, minres, svds
 
 from graphtools.structure import as_csr, bipartite_components
 from graphtools.threads import blas_limit
@@ -126,16 +126,22 @@ def _vertex_upper(G, tail, head, degree, count):
     return float(np.max((2.0 - degree[used] + total[used]) / (2.0 * G[used])))
 
 
+def _recursion(z, g, tail, head, reverse, count):
+    """``(S, d)``: the sums ``S_v = sum_{v -> w} g_{vw}`` and the denominators ``d_{uv} = z - S_v + g_{vu}`` of one
+    step ``g_{uv} <- 1 / d_{uv}`` of the tree recursion."""
+    S = np.bincount(tail, weights=g, minlength=count)
+    return S, z - S[head] + g[reverse]
+
+
 def _polish_upper(z, g, tail, head, reverse, degree, count, steps=10):
     """Best certified upper bound met along ``steps`` tree-recursion steps at ``z`` from ``g``."""
     best = math.inf
     for _ in range(steps):
-        S = np.bincount(tail, weights=g, minlength=count)
+        S, denominator = _recursion(z, g, tail, head, reverse, count)
         if np.any(S[degree > 0] >= z):
             break
         G = np.where(degree > 0, 1.0 / np.maximum(z - S, 1e-300), 1.0)
         best = min(best, _vertex_upper(G, tail, head, degree, count))
-        denominator = z - S[head] + g[reverse]
         if np.any(denominator <= 0):
             break
         g = 1.0 / denominator
@@ -279,16 +285,21 @@ def _two_class_start(M, degree):
     return np.where(np.isfinite(x) & (x > 0), x, np.where(np.arange(degree.size) < M.shape[0], u, v))
 
 
-def _fold(system, x, rtol, max_steps=30):
+def _fold(system, x, rtol, max_steps=30, best_met=None):
     """Newton-secant path to the fold of ``Z(x) = z 1``: the least ``max Z`` met and the last ``x``, or None when the
-    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve)."""
+    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve).  The least
+    ``max Z`` met (a certified upper bound, settled or not) also goes into the list ``best_met`` when one is given."""
     best, previous = (math.inf, None), None
+    if best_met is not None:
+        best_met.append(math.inf)
     for _ in range(max_steps):
         Z, T = system.values(x)
         if not np.isfinite(Z).all():
             return None
         if Z.max() < best[0]:
             best = (float(Z.max()), x)  # every positive x bounds rho(T) from above
+            if best_met is not None:
+                best_met[-1] = best[0]
         solve = system.solver(system.jacobian(x, Z, T))
         z = Z.mean()
         correction, _, ok = solve(z - Z, 0.0)
@@ -366,11 +377,17 @@ def _dual_at(system, x, target, rtol, steps=30):
     return best
 
 
+def _without_isolated(M):
+    """``M`` without its empty rows and columns (``M`` itself when it has none)."""
+    rows, cols = np.diff(M.indptr) > 0, np.bincount(M.indices, minlength=M.shape[1]) > 0
+    if rows.all() and cols.all():
+        return M
+    return M[np.flatnonzero(rows)][:, np.flatnonzero(cols)].tocsr()
+
+
 def _fast_bounds(M, rtol):
     """``(lower, upper)`` by the fast route (module docstring) on a connected binary CSR, or None."""
-    rows, cols = np.diff(M.indptr) > 0, np.bincount(M.indices, minlength=M.shape[1]) > 0
-    if not (rows.all() and cols.all()):
-        M = M[np.flatnonzero(rows)][:, np.flatnonzero(cols)].tocsr()
+    M = _without_isolated(M)
     system = _VertexSystem(M)
     with np.errstate(all="ignore"), blas_limit(1):  # vector work on n + 1 entries: threads only spin
         found = _fold(system, _two_class_start(M, system.degree), rtol / 100)
@@ -441,37 +458,52 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         return None
     if not (M.data == 1.0).all():
         M = sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
-    if method not in ("auto", "fast", "dual"):
-        raise ValueError(f"method must be 'auto', 'fast' or 'dual', not {method!r}")
+    if method not in ("auto", "fast", "dual", "bisect"):
+        raise ValueError(f"method must be 'auto', 'fast', 'dual' or 'bisect', not {method!r}")
     if method == "dual":
         return _dual_bounds(M, rtol, max_steps)
     parts = [_component_bounds(block, rtol, max_steps, method)  # a disconnected graph: the largest rho
              for block in _edge_components(M)]
-    lower, upper = max(p.lower for p in parts), max(p.upper for p in parts)
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=max(p.steps for p in parts),
-                       certified=bool(upper - lower <= rtol * upper))
+    return _bracket(max(p.lower for p in parts), max(p.upper for p in parts), steps=max(p.steps for p in parts),
+                    rtol=rtol)
 
 
 def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadius:
-    """One connected component: the fast route first from ``FAST_MIN_EDGES`` edges on (from
-    ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are solved directly, or with ``method="fast"``),
-    else the dual iteration first; the other one only when the first did not
-    certify the bracket (both brackets are valid, so they are intersected)."""
+    """One connected component.  At most one cycle: ``sigma_1`` (:func:`_perron_bounds`).  Otherwise the fast
+    route first from ``FAST_MIN_EDGES`` edges on (from ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are
+    solved directly, or with ``method="fast"``), else the dual iteration first; the other one only when the
+    first did not certify the bracket, and the bisection route only when neither did (all brackets are
+    certified, so they are intersected).  ``method="bisect"``: the bisection route alone."""
+    M = _without_isolated(M)
+    if _cyclomatic(M) <= 1:
+        closed = _perron_bounds(M)
+        if closed is not None:
+            return _bracket(*closed, steps=0, rtol=rtol)
+    if method == "bisect":  # from sqrt(max degree) (a star is a finite subtree of the cover) to Schur's bound
+        lower, upper, _ = _bisect_bounds(M, math.sqrt(max(np.diff(M.indptr).max(), np.bincount(M.indices).max())),
+                                         _max_degree_bound(M), rtol)
+        return _bracket(lower, upper, steps=0, rtol=rtol)
     fast_first = method == "fast" or M.nnz >= FAST_MIN_EDGES or (
         min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT)
     if fast_first:
         fast = _fast_bounds(M, rtol)
         if fast is not None:
-            return CoverRadius(value=fast[0], lower=fast[0], upper=fast[1], steps=0, certified=True)
+            return _bracket(*fast, steps=0, rtol=rtol)
     dual = _dual_bounds(M, rtol, max_steps)
-    if dual.certified or fast_first:
+    if not (dual.certified or fast_first):
+        fast = _fast_bounds(M, rtol)
+        if fast is not None:
+            dual = _bracket(max(dual.lower, fast[0]), min(dual.upper, fast[1]), steps=dual.steps, rtol=rtol)
+    if dual.certified:
         return dual
-    fast = _fast_bounds(M, rtol)
-    if fast is None:
-        return dual
-    lower, upper = max(dual.lower, fast[0]), min(dual.upper, fast[1])
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=dual.steps,
-                       certified=bool(upper - lower <= rtol * upper))
+    lower, upper, _ = _bisect_bounds(M, dual.lower, dual.upper, rtol)
+    return _bracket(lower, upper, steps=dual.steps, rtol=rtol)
+
+
+def _bracket(lower: float, upper: float, *, steps: int, rtol: float) -> CoverRadius:
+    """The :class:`CoverRadius` of a certified bracket."""
+    lower, upper = float(lower), float(upper)
+    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps, certified=bool(upper - lower <= rtol * upper))
 
 
 def _edge_components(M) -> list:
@@ -532,14 +564,131 @@ def _dual_bounds(M, rtol: float, max_steps: int) -> CoverRadius:
         r /= scale
         np.maximum(q, _FLOOR, out=q)
         np.maximum(r, _FLOOR * alive, out=r)
-    upper = _upper(lower, g.ravel())
-    lower, upper = float(lower), float(upper)
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps, certified=bool(upper - lower <= rtol * upper))
+    return _bracket(lower, _upper(lower, g.ravel()), steps=steps, rtol=rtol)
 
 
 def _max_degree_bound(M) -> float:
     """``sqrt(max row nnz * max column nnz)`` bounds ``sigma_1(B) >= rho(T)`` from above (Schur's test)."""
     return math.sqrt(float(np.diff(M.indptr).max()) * float(np.bincount(M.indices).max()))
+
+
+#: Components whose shorter side has at most this many nodes get ``sigma_1`` from a dense Gram matrix
+#: (:func:`_perron_bounds`); larger ones from ARPACK.
+PERRON_DENSE_SIDE = 1024
+#: Relative rounding margin put around a computed ``sigma_1`` and under a lower bound from a broken recursion.
+ROUNDING_MARGIN = 1e-10
+#: Most tree-recursion steps (each ``O(E)``) of one bisection probe (:func:`_bisect_bounds`), of all its probes
+#: together ...
+BISECT_STEPS = 2000
+BISECT_BUDGET = 10_000
+#: ... most probes of its bisection phase ...
+BISECT_PROBES = 40
+#: ... and most Newton steps of the fold route restarted from its last probe.
+BISECT_FOLD_STEPS = 100
+
+
+def _cyclomatic(M) -> int:
+    """``E - V + 1`` of a connected binary CSR, isolated nodes not counted."""
+    used = np.count_nonzero(np.diff(M.indptr)) + np.count_nonzero(np.bincount(M.indices, minlength=M.shape[1]))
+    return M.nnz - used + 1
+
+
+def _perron_bounds(M) -> tuple[float, float] | None:
+    """``sigma_1`` of a connected component with at most one cycle, widened by ``ROUNDING_MARGIN``: the cover of a
+    tree is the tree, and that of a unicyclic graph is periodic under the amenable group ``Z``, so its spectral
+    radius is the Perron root of the graph, ``sigma_1`` (module docstring).  None when ARPACK fails."""
+    short = M if M.shape[0] <= M.shape[1] else M.T.tocsr()
+    if short.shape[0] <= PERRON_DENSE_SIDE:
+        gram = (short @ short.T).toarray()
+        value = math.sqrt(max(float(la.eigvalsh(gram, subset_by_index=[gram.shape[0] - 1] * 2)[0]), 0.0))
+    else:
+        try:
+            value = float(svds(short, k=1, tol=0, return_singular_vectors=False)[0])
+        except ArpackNoConvergence:
+            return None
+    return value * (1.0 - ROUNDING_MARGIN), value * (1.0 + ROUNDING_MARGIN)
+
+
+def _break_or_settle(z, g, tail, head, reverse, count, steps, tol):
+    """Steps of the tree recursion ``g_{uv} <- 1 / (z - S_v + g_{vu})`` at ``z`` from ``g``:
+    ``("break", g, k)`` as soon as a denominator is ``<= 0``, ``("settled", g, k)`` once no entry changes by more
+    than ``tol`` (relative), else ``("open", g, steps)``."""
+    for k in range(1, steps + 1):
+        _, denominator = _recursion(z, g, tail, head, reverse, count)
+        if np.any(denominator <= 0):
+            return "break", g, k
+        new = 1.0 / denominator
+        change = float(np.max(np.abs(new - g) / new))
+        g = new
+        if change <= tol:
+            return "settled", g, k
+    return "open", g, steps
+
+
+def _bisect_bounds(M, lower: float, upper: float, rtol: float) -> tuple[float, float, int]:
+    """Route ``"bisect"`` (module docstring) on a connected binary CSR from a certified bracket ``[lower, upper]``:
+    ``(lower, upper, recursion steps)``, both ends certified (the lower one up to ``ROUNDING_MARGIN``)."""
+    count = M.shape[0] + M.shape[1]
+    tail, head, reverse = _directed_edges(M)
+    degree = np.bincount(tail, minlength=count).astype(np.float64)
+    # The probe whose recursion did not break at the least z: its iterate (Green functions of finite subtrees,
+    # decreasing in z) starts any probe at a smaller z without spoiling the break certificate.
+    warm_z, warm = math.inf, None
+    settled: list = []  # (z, iterate) of the last probe whose recursion settled: a start for Newton
+    total = 0
+
+    def probe(z, steps):
+        nonlocal warm_z, warm, lower, upper, total
+        steps = min(steps, BISECT_BUDGET - total)
+        if steps <= 0:
+            return "open"
+        start = warm if warm is not None and z <= warm_z else np.zeros(tail.size)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            outcome, g, k = _break_or_settle(z, start, tail, head, reverse, count, steps, rtol / 1000)
+        total += k
+        if outcome == "break":  # a finite subtree of the cover has its top eigenvalue >= z
+            lower = max(lower, z * (1.0 - ROUNDING_MARGIN))
+            return outcome
+        warm_z, warm = z, g
+        upper = min(upper, _polish_upper(z, g, tail, head, reverse, degree, count))
+        if outcome == "settled":
+            settled[:] = [(z, g)]
+        return outcome
+
+    def done():
+        return upper - lower <= rtol * upper
+
+    def bisect(width, until_settled=False):
+        for _ in range(BISECT_PROBES):
+            if upper - lower <= width * upper:
+                break
+            outcome = probe(0.5 * (lower + upper), BISECT_STEPS)
+            if outcome == "open" or (until_settled and outcome == "settled"):
+                break
+
+    def newton():  # to the fold from the settled probe's vertex Green functions, then the dual bound there
+        nonlocal lower, upper
+        if done() or not settled:
+            return False
+        z, g = settled.pop()
+        x = 1.0 / (z - np.bincount(tail, weights=g, minlength=count))
+        if not (np.all(x > 0) and np.all(np.isfinite(x))):
+            return False
+        system, met = _VertexSystem(M), []
+        with np.errstate(all="ignore"), blas_limit(1):
+            found = _fold(system, x, rtol / 100, BISECT_FOLD_STEPS, met)
+            upper = min(upper, met[0])
+            if found is not None and not done():  # the dual bound at the fold's primal ratios
+                lower = max(lower, _dual_at(system, found[1], upper, rtol, steps=BISECT_STEPS))
+        return found is not None
+
+    for _ in range(3):
+        bisect(rtol, until_settled=True)
+        newton()
+        if done() or total >= BISECT_BUDGET:
+            break
+        probe(upper * (1.0 - rtol / 2), BISECT_STEPS)  # just under the top: a break ends it
+    return lower, upper, total
 
 
 def nonisolated_biregular(B) -> tuple[int, int] | None:
