@@ -611,11 +611,11 @@ def _perron_bounds(M) -> tuple[float, float] | None:
 
 def _break_or_settle(z, g, tail, head, reverse, count, steps, tol):
     """Steps of the tree recursion ``g_{uv} <- 1 / (z - S_v + g_{vu})`` at ``z`` from ``g``:
-    ``("break", g, k)`` as soon as a denominator is ``<= 0``, ``("settled", g, k)`` once no entry changes by more
-    than ``tol`` (relative), else ``("open", g, steps)``."""
+    ``("break", g, k)`` as soon as a denominator ``z - S_v + g_{vu}`` or a vertex's ``z - S_v`` is ``<= 0``,
+    ``("settled", g, k)`` once no entry changes by more than ``tol`` (relative), else ``("open", g, steps)``."""
     for k in range(1, steps + 1):
-        _, denominator = _recursion(z, g, tail, head, reverse, count)
-        if np.any(denominator <= 0):
+        S, denominator = _recursion(z, g, tail, head, reverse, count)
+        if np.any(denominator <= 0) or np.any(S >= z):
             return "break", g, k
         new = 1.0 / denominator
         change = float(np.max(np.abs(new - g) / new))
