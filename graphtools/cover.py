@@ -62,8 +62,38 @@ certified by the dual bound ``L`` at weights ``q`` from a few power steps of
 ``q <- g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
 the primal ratios ``g_uv = (T_uv - 1) / (2 x_u)``.  About six to fifteen Newton steps of
 ``O(E)`` work, against tens of dual steps above.  When this bracket is not certified
-within ``rtol`` (trees, cycles and other graphs whose fold is at infinity) the dual
+within ``rtol`` (graphs whose fold is at infinity or far from the start) the dual
 iteration answers; where both ran, their (certified) brackets are intersected.
+
+Components with at most one cycle (``E - V + 1 <= 1``).  A tree is its own universal cover; the cover of a
+graph with one cycle unrolls the cycle and is periodic under the group ``Z`` of covering maps, which is
+amenable, and for a covering with an amenable group the spectral radius of the cover equals that of the base
+(Kesten for Cayley graphs; for coverings see Mohar and Woess's survey above).  So ``rho(T) = sigma_1`` of the
+component, computed directly (a dense Gram matrix of the shorter side up to ``PERRON_DENSE_SIDE`` nodes, ARPACK
+above) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies at infinity, which
+is why neither route above certified such components; now neither runs on them (``steps = 0``).
+
+Bisection route (``method="bisect"``, and by default on components the routes above left uncertified).  The
+``k``-th iterate of the tree recursion ``g_{uv} <- 1/(z - S_v + g_{vu})`` from ``g = 0`` is, at ``z``, the Green
+function at the root of the depth-``k`` finite subtree of ``T`` that hangs from the arc ``u -> v``, and
+``z - S_v`` is the inverse Green function at ``v`` of ``v`` with all its such branches.  By the Schur complement,
+as soon as one of these denominators is ``<= 0``, some finite subtree of ``T`` has its top eigenvalue ``>= z``,
+so ``z <= rho(T)``: a certified lower bound (taken as ``z (1 - ROUNDING_MARGIN)``, a margin for rounding, not a
+proof about floating point).  When the recursion settles instead, the certified upper bound of the dual
+iteration's paragraph is formed from it (valid for every positive ``g``).  The iterates increase with ``k`` and
+decrease with ``z``, so the iterate of a probe at ``z'`` whose recursion did not break may start a probe at any
+``z < z'`` (its denominators are never smaller than those of the recursion from 0 there, so a break still
+certifies).  The route bisects the bracket it is given until a probe settles, runs the fast route's Newton
+iteration to the fold from that probe's vertex Green functions ``x_v = 1/(z - S_v)`` (near the fold, which the
+two-class start is not when degrees are heavy-tailed) and the dual bound at the fold's primal ratios, then probes
+just under the upper end (``rtol / 2``); three such rounds at most, at most ``BISECT_STEPS`` recursion steps a
+probe and ``BISECT_BUDGET`` in all, and ``BISECT_FOLD_STEPS`` Newton steps a start, so it never hangs, and the
+result says ``certified=False`` when the bracket is still wider than ``rtol``.  Hubs do not make ``rho(T)`` a
+pole: for a connected graph with a cycle, ``rho(T)`` is never an eigenvalue of ``T`` on ``l^2`` (the top
+eigenspace of an irreducible nonnegative self-adjoint operator is spanned by one positive function, which the
+infinite group of covering maps would have to leave fixed, so it is not square-summable).  They make the fold
+sharp (``rho(T)`` within ``2e-8`` of ``sigma_1``, relative, with a hub of degree 101 in the tests) and far from the
+two-class start, where the fast route's 30 Newton steps and the dual iteration fall short.
 """
 
 from __future__ import annotations
@@ -427,12 +457,17 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         Relative tolerance of the stopping rule (module docstring).
     max_steps : int
         Cap on the number of dual steps (each ``O(E)``); never a hang.
-    method : {"auto", "fast", "dual"}
+    method : {"auto", "fast", "dual", "bisect"}
         ``"fast"``: the vertex Newton route of the module docstring first (connected graphs),
-        the dual iteration when it does not certify; ``"dual"``: the dual iteration only;
+        the dual iteration when it does not certify; ``"dual"``: the dual iteration only (whole graph);
+        ``"bisect"``: the bisection route only, from ``sqrt(max degree)`` (a star is a finite subtree of
+        the cover) and Schur's bound ``sqrt(max row degree * max column degree)``;
         ``"auto"``: ``"fast"`` first from ``FAST_MIN_EDGES`` edges on (``FAST_MIN_EDGES_DIRECT`` when
-        the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.
-        ``steps`` is 0 when the fast route certified the bracket.
+        the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.  Except with
+        ``"dual"``, components with at most one cycle get ``sigma_1``, and with ``"auto"`` and ``"fast"`` the
+        bisection route runs on the components the other two left wider than ``rtol``.
+        ``steps`` counts dual steps: 0 where the dual iteration did not run (the fast route certified,
+        the component has at most one cycle, or ``method="bisect"``).
 
     Returns
     -------
@@ -575,7 +610,10 @@ def _max_degree_bound(M) -> float:
 #: Components whose shorter side has at most this many nodes get ``sigma_1`` from a dense Gram matrix
 #: (:func:`_perron_bounds`); larger ones from ARPACK.
 PERRON_DENSE_SIDE = 1024
-#: Relative rounding margin put around a computed ``sigma_1`` and under a lower bound from a broken recursion.
+#: Relative rounding margin put around a computed ``sigma_1`` (``PERRON_DENSE_SIDE`` ulps and more) ...
+SIGMA_MARGIN = 1e-12
+#: ... and under a lower bound from a broken recursion (each step's rounding acts like a change of ``z`` by
+#: about ``max degree`` ulps).
 ROUNDING_MARGIN = 1e-10
 #: Most tree-recursion steps (each ``O(E)``) of one bisection probe (:func:`_bisect_bounds`), of all its probes
 #: together ...
@@ -594,7 +632,7 @@ def _cyclomatic(M) -> int:
 
 
 def _perron_bounds(M) -> tuple[float, float] | None:
-    """``sigma_1`` of a connected component with at most one cycle, widened by ``ROUNDING_MARGIN``: the cover of a
+    """``sigma_1`` of a connected component with at most one cycle, widened by ``SIGMA_MARGIN``: the cover of a
     tree is the tree, and that of a unicyclic graph is periodic under the amenable group ``Z``, so its spectral
     radius is the Perron root of the graph, ``sigma_1`` (module docstring).  None when ARPACK fails."""
     short = M if M.shape[0] <= M.shape[1] else M.T.tocsr()
@@ -606,7 +644,7 @@ def _perron_bounds(M) -> tuple[float, float] | None:
             value = float(svds(short, k=1, tol=0, return_singular_vectors=False)[0])
         except ArpackNoConvergence:
             return None
-    return value * (1.0 - ROUNDING_MARGIN), value * (1.0 + ROUNDING_MARGIN)
+    return value * (1.0 - SIGMA_MARGIN), value * (1.0 + SIGMA_MARGIN)
 
 
 def _break_or_settle(z, g, tail, head, reverse, count, steps, tol):
