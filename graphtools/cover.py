@@ -615,9 +615,10 @@ SIGMA_MARGIN = 1e-12
 #: ... and under a lower bound from a broken recursion (each step's rounding acts like a change of ``z`` by
 #: about ``max degree`` ulps).
 ROUNDING_MARGIN = 1e-10
-#: Most tree-recursion steps (each ``O(E)``) of one bisection probe (:func:`_bisect_bounds`), of all its probes
-#: together ...
+#: Most tree-recursion steps (each ``O(E)``) of one probe of the bisection route (:func:`_bisect_bounds`;
+#: also its cap on power steps of the dual bound at the fold) ...
 BISECT_STEPS = 2000
+#: ... most recursion steps of all its probes together ...
 BISECT_BUDGET = 10_000
 #: ... most probes of its bisection phase ...
 BISECT_PROBES = 40
@@ -638,7 +639,9 @@ def _perron_bounds(M) -> tuple[float, float] | None:
     short = M if M.shape[0] <= M.shape[1] else M.T.tocsr()
     if short.shape[0] <= PERRON_DENSE_SIDE:
         gram = (short @ short.T).toarray()
-        value = math.sqrt(max(float(la.eigvalsh(gram, subset_by_index=[gram.shape[0] - 1] * 2)[0]), 0.0))
+        with blas_limit(1):  # small: threads only contend
+            top = float(la.eigvalsh(gram, subset_by_index=[gram.shape[0] - 1] * 2, driver="evx")[0])
+        value = math.sqrt(max(top, 0.0))
     else:
         try:
             value = float(svds(short, k=1, tol=0, return_singular_vectors=False)[0])
