@@ -218,7 +218,13 @@ def test_fast_route_falls_back_where_the_fold_is_at_infinity():
         cover_radius_bounds(np.ones((2, 2)), method="newton")
 
 
-def test_large_graph_takes_the_fast_route_by_default():
+def test_large_graph_takes_the_fast_route_by_default(monkeypatch):
+    import graphtools.cover
+
+    def refuse(*args):
+        raise AssertionError("the bisection route ran where the fast route certifies")
+
+    monkeypatch.setattr(graphtools.cover, "_bisect_bounds", refuse)
     rng = np.random.default_rng(9)
     B = sp.csr_matrix(_random_irregular(rng, 300, 200, 0.35))
     assert B.nnz >= 20_000
