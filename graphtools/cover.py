@@ -69,8 +69,9 @@ Components with at most one cycle (``E - V + 1 <= 1``).  A tree is its own unive
 graph with one cycle unrolls the cycle and is periodic under the group ``Z`` of covering maps, which is
 amenable, and for a covering with an amenable group the spectral radius of the cover equals that of the base
 (Kesten for Cayley graphs; for coverings see Mohar and Woess's survey above).  So ``rho(T) = sigma_1`` of the
-component, computed directly (a dense Gram matrix of the shorter side up to ``PERRON_DENSE_SIDE`` nodes, ARPACK
-above) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies at infinity, which
+component, computed directly (a dense Gram matrix of the shorter side up to ``PERRON_DENSE_SIDE`` nodes; above,
+bisection on ``z`` counting the eigenvalues above ``z`` by the inertia of a sparse ``L D L^T`` factorisation of
+``z I - A``, Sylvester's law) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies at infinity, which
 is why neither route above certified such components; now neither runs on them (``steps = 0``).
 
 Bisection route (``method="bisect"``, and by default on components the routes above left uncertified).  The
@@ -104,7 +105,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, minres, svds
+from scipy.sparse.linalg import LinearOperator, minres, splu
 
 from graphtools.structure import as_csr, bipartite_components
 from graphtools.threads import blas_limit
@@ -607,9 +608,10 @@ def _max_degree_bound(M) -> float:
     return math.sqrt(float(np.diff(M.indptr).max()) * float(np.bincount(M.indices).max()))
 
 
-#: Components whose shorter side has at most this many nodes get ``sigma_1`` from a dense Gram matrix
-#: (:func:`_perron_bounds`); larger ones from ARPACK.
-PERRON_DENSE_SIDE = 1024
+#: Components with at most one cycle whose shorter side has at most this many nodes get ``sigma_1`` from a dense
+#: Gram matrix (:func:`_perron_bounds`); larger ones by bisection on inertia, in at most this many probes.
+PERRON_DENSE_SIDE = 256
+PERRON_PROBES = 60
 #: Relative rounding margin put around a computed ``sigma_1`` (``PERRON_DENSE_SIDE`` ulps and more) ...
 SIGMA_MARGIN = 1e-12
 #: ... and under a lower bound from a broken recursion (each step's rounding acts like a change of ``z`` by
@@ -633,21 +635,40 @@ def _cyclomatic(M) -> int:
 
 
 def _perron_bounds(M) -> tuple[float, float] | None:
-    """``sigma_1`` of a connected component with at most one cycle, widened by ``SIGMA_MARGIN``: the cover of a
-    tree is the tree, and that of a unicyclic graph is periodic under the amenable group ``Z``, so its spectral
-    radius is the Perron root of the graph, ``sigma_1`` (module docstring).  None when ARPACK fails."""
+    """``sigma_1`` of a connected component with at most one cycle, bracketed: the cover of a tree is the tree, and
+    that of a unicyclic graph is periodic under the amenable group ``Z``, so its spectral radius is the Perron
+    root of the graph, ``sigma_1`` (module docstring).  Up to ``PERRON_DENSE_SIDE`` nodes on the shorter side by
+    LAPACK, widened by ``SIGMA_MARGIN``; above, by bisection on the inertia of ``z I - A`` (:func:`_count_above`),
+    which a tree or a cycle factors without fill.  None when a factorisation needed off-diagonal pivots."""
     short = M if M.shape[0] <= M.shape[1] else M.T.tocsr()
     if short.shape[0] <= PERRON_DENSE_SIDE:
         gram = (short @ short.T).toarray()
         with blas_limit(1):  # small: threads only contend
             top = float(la.eigvalsh(gram, subset_by_index=[gram.shape[0] - 1] * 2, driver="evx")[0])
         value = math.sqrt(max(top, 0.0))
-    else:
-        try:
-            value = float(svds(short, k=1, tol=0, return_singular_vectors=False)[0])
-        except ArpackNoConvergence:
+        return value * (1.0 - SIGMA_MARGIN), value * (1.0 + SIGMA_MARGIN)
+    A = sp.bmat([[None, M], [M.T, None]], format="csc")
+    rows, cols = np.diff(M.indptr), np.bincount(M.indices, minlength=M.shape[1])
+    lower, upper = math.sqrt(max(rows.max(), cols.max())), _max_degree_bound(M) * (1.0 + SIGMA_MARGIN)
+    for _ in range(PERRON_PROBES):  # sqrt(max degree): a star is a subgraph; Schur's bound above
+        if upper - lower <= SIGMA_MARGIN * upper:
+            break
+        z = 0.5 * (lower + upper)
+        above = _count_above(A, z)
+        if above is None:
             return None
-    return value * (1.0 - SIGMA_MARGIN), value * (1.0 + SIGMA_MARGIN)
+        lower, upper = (z, upper) if above else (lower, z)
+    return lower * (1.0 - SIGMA_MARGIN), upper * (1.0 + SIGMA_MARGIN)
+
+
+def _count_above(A, z: float) -> int | None:
+    """How many eigenvalues of the symmetric sparse ``A`` exceed ``z``: the negative pivots of ``z I - A`` factored
+    with the same permutation on both sides (Sylvester's law of inertia); None when SuperLU pivoted otherwise."""
+    factors = splu((z * sp.identity(A.shape[0], format="csc") - A).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                   diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    if not np.array_equal(factors.perm_r, factors.perm_c):
+        return None
+    return int(np.count_nonzero(factors.U.diagonal() < 0))
 
 
 def _break_or_settle(z, g, tail, head, reverse, count, steps, tol):

@@ -342,6 +342,11 @@ def test_components_with_at_most_one_cycle_give_sigma_1():
         # balls of the cover (a finite tree, or one lifting Z) grow towards sigma_1
         radii = [_truncated_cover_radius(block, 0, depth) for depth in (4, 12, 30)]
         assert radii == sorted(radii) and radii[-1] <= s1 * (1 + 1e-12) and radii[-1] >= s1 - 2e-3 * s1
+    # more than PERRON_DENSE_SIDE nodes a side: bisection on inertia; a path of 600 nodes, a 600-cycle
+    path = sp.eye(300, format="csr") + sp.eye(300, k=1, format="csr")
+    for block, exact in ((path, 2 * math.cos(math.pi / 601)), (sp.csr_matrix(_cycle(300)), 2.0)):
+        r = cover_radius_bounds(block)
+        assert r.certified and r.steps == 0 and r.lower <= exact <= r.upper and r.upper - r.lower <= 1e-11
     both = sp.block_diag([tree, 2 * unicyclic]).toarray()  # weights are ignored: the larger component
     assert cover_radius(both) == pytest.approx(max(top_singular_values(tree, 1)[0],
                                                    top_singular_values(unicyclic, 1)[0]), rel=1e-9)
