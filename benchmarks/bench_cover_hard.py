@@ -4,7 +4,8 @@ Graphs (reproducible by seed; tests/test_cover.py builds the same ones):
   small   27 random 9 x 7 graphs, entry (i, j) an edge with probability p, p = 0.15, ..., 0.6 evenly
           (numpy default_rng(--seed), one uniform matrix per graph, in that order)
   pareto  600 x 200, edge (i, j) with probability min(1, c a_i b_j), a and b Pareto(1.5) propensities
-          (numpy ``pareto(1.5) + 1``, default_rng(--pareto-seed)), c for density 0.05 (seed 1: 4,895 edges, median degree 7, the largest 248, 294 and 327)
+          (numpy ``pareto(1.5) + 1``, default_rng(--pareto-seed)), c for density 0.05
+          (seed 1: 4,895 edges, median degree 7, the largest 248, 294 and 327)
 For each: the default route (cover_radius_bounds(B)) against the dual iteration alone (method="dual") and the
 bisection route alone (method="bisect"): certified brackets, their relative widths, whether every pair of
 brackets overlaps, and the time (median of --runs runs, same process).

@@ -71,8 +71,9 @@ amenable, and for a covering with an amenable group the spectral radius of the c
 (Kesten for Cayley graphs; for coverings see Mohar and Woess's survey above).  So ``rho(T) = sigma_1`` of the
 component, computed directly (a dense Gram matrix of the shorter side up to ``PERRON_DENSE_SIDE`` nodes; above,
 bisection on ``z`` counting the eigenvalues above ``z`` by the inertia of a sparse ``L D L^T`` factorisation of
-``z I - A``, Sylvester's law) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies at infinity, which
-is why neither route above certified such components; now neither runs on them (``steps = 0``).
+``z I - A``, Sylvester's law) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies
+at infinity, which is why neither route above certified such components; now neither runs on them
+(``steps = 0``).
 
 Bisection route (``method="bisect"``, and by default on components the routes above left uncertified).  The
 ``k``-th iterate of the tree recursion ``g_{uv} <- 1/(z - S_v + g_{vu})`` from ``g = 0`` is, at ``z``, the Green
@@ -127,7 +128,7 @@ COVER_MAX_STEPS = 2000
 class CoverRadius:
     """``rho(T)`` of the universal cover, bracketed: ``lower <= rho(T) <= upper``.
 
-    ``value`` is ``lower`` (the dual bound, which converges to ``rho(T)``);
+    ``value`` is ``lower`` (certified, from whichever route: module docstring);
     ``certified`` says whether ``upper - lower <= rtol * upper`` was reached.
     """
 
@@ -539,7 +540,8 @@ def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadiu
 def _bracket(lower: float, upper: float, *, steps: int, rtol: float) -> CoverRadius:
     """The :class:`CoverRadius` of a certified bracket."""
     lower, upper = float(lower), float(upper)
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps, certified=bool(upper - lower <= rtol * upper))
+    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps,
+                       certified=bool(upper - lower <= rtol * upper))
 
 
 def _edge_components(M) -> list:
