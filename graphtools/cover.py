@@ -75,7 +75,8 @@ bisection on ``z`` counting the eigenvalues above ``z`` by the inertia of a spar
 at infinity, which is why neither route above certified such components; now neither runs on them
 (``steps = 0``).
 
-Bisection route (``method="bisect"``, and by default on components the routes above left uncertified).  The
+Bisection route (``method="bisect"``; by default where the fast route did not certify: before the dual
+iteration on components that take the fast route first, after both on the others).  The
 ``k``-th iterate of the tree recursion ``g_{uv} <- 1/(z - S_v + g_{vu})`` from ``g = 0`` is, at ``z``, the Green
 function at the root of the depth-``k`` finite subtree of ``T`` that hangs from the arc ``u -> v``, and
 ``z - S_v`` is the inverse Green function at ``v`` of ``v`` with all its such branches.  By the Schur complement,
@@ -467,7 +468,8 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         ``"auto"``: ``"fast"`` first from ``FAST_MIN_EDGES`` edges on (``FAST_MIN_EDGES_DIRECT`` when
         the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.  Except with
         ``"dual"``, components with at most one cycle get ``sigma_1``, and with ``"auto"`` and ``"fast"`` the
-        bisection route runs on the components the other two left wider than ``rtol``.
+        bisection route runs where the fast route left the bracket wider than ``rtol`` (before the dual
+        iteration where the fast route ran first, else after it).
         ``steps`` counts dual steps: 0 where the dual iteration did not run (the fast route certified,
         the component has at most one cycle, or ``method="bisect"``).
 
@@ -506,28 +508,29 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
 
 
 def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadius:
-    """One connected component.  At most one cycle: ``sigma_1`` (:func:`_perron_bounds`).  Otherwise the fast
-    route first from ``FAST_MIN_EDGES`` edges on (from ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are
-    solved directly, or with ``method="fast"``), else the dual iteration first; the other one only when the
-    first did not certify the bracket, and the bisection route only when neither did (all brackets are
-    certified, so they are intersected).  ``method="bisect"``: the bisection route alone."""
+    """One connected component.  At most one cycle: ``sigma_1`` (:func:`_perron_bounds`).  Otherwise, from
+    ``FAST_MIN_EDGES`` edges on (from ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are solved directly, or
+    with ``method="fast"``): the fast route, then the bisection route, then the dual iteration; below: the dual
+    iteration, the fast route, then the bisection route; each only while the bracket is wider than ``rtol``
+    (all brackets are certified, so they are intersected).  ``method="bisect"``: the bisection route alone."""
     M = _without_isolated(M)
     if _cyclomatic(M) <= 1:
         closed = _perron_bounds(M)
         if closed is not None:
             return _bracket(*closed, steps=0, rtol=rtol)
-    if method == "bisect":  # from sqrt(max degree) (a star is a finite subtree of the cover) to Schur's bound
-        lower, upper, _ = _bisect_bounds(M, math.sqrt(max(np.diff(M.indptr).max(), np.bincount(M.indices).max())),
-                                         _max_degree_bound(M), rtol)
-        return _bracket(lower, upper, steps=0, rtol=rtol)
-    fast_first = method == "fast" or M.nnz >= FAST_MIN_EDGES or (
-        min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT)
-    if fast_first:
+    if method == "bisect":
+        return _bracket(*_bisect_bounds(M, *_star_and_schur(M), rtol)[:2], steps=0, rtol=rtol)
+    if method == "fast" or M.nnz >= FAST_MIN_EDGES or (min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT):
         fast = _fast_bounds(M, rtol)
         if fast is not None:
             return _bracket(*fast, steps=0, rtol=rtol)
+        found = _bracket(*_bisect_bounds(M, *_star_and_schur(M), rtol)[:2], steps=0, rtol=rtol)
+        if found.certified:
+            return found
+        dual = _dual_bounds(M, rtol, max_steps)
+        return _bracket(max(dual.lower, found.lower), min(dual.upper, found.upper), steps=dual.steps, rtol=rtol)
     dual = _dual_bounds(M, rtol, max_steps)
-    if not (dual.certified or fast_first):
+    if not dual.certified:
         fast = _fast_bounds(M, rtol)
         if fast is not None:
             dual = _bracket(max(dual.lower, fast[0]), min(dual.upper, fast[1]), steps=dual.steps, rtol=rtol)
@@ -535,6 +538,11 @@ def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadiu
         return dual
     lower, upper, _ = _bisect_bounds(M, dual.lower, dual.upper, rtol)
     return _bracket(lower, upper, steps=dual.steps, rtol=rtol)
+
+
+def _star_and_schur(M) -> tuple[float, float]:
+    """A certified bracket: ``sqrt(max degree)`` (a star is a finite subtree of the cover) and Schur's bound."""
+    return math.sqrt(max(np.diff(M.indptr).max(), np.bincount(M.indices).max())), _max_degree_bound(M)
 
 
 def _bracket(lower: float, upper: float, *, steps: int, rtol: float) -> CoverRadius:
@@ -650,9 +658,9 @@ def _perron_bounds(M) -> tuple[float, float] | None:
         value = math.sqrt(max(top, 0.0))
         return value * (1.0 - SIGMA_MARGIN), value * (1.0 + SIGMA_MARGIN)
     A = sp.bmat([[None, M], [M.T, None]], format="csc")
-    rows, cols = np.diff(M.indptr), np.bincount(M.indices, minlength=M.shape[1])
-    lower, upper = math.sqrt(max(rows.max(), cols.max())), _max_degree_bound(M) * (1.0 + SIGMA_MARGIN)
-    for _ in range(PERRON_PROBES):  # sqrt(max degree): a star is a subgraph; Schur's bound above
+    lower, upper = _star_and_schur(M)
+    upper *= 1.0 + SIGMA_MARGIN
+    for _ in range(PERRON_PROBES):
         if upper - lower <= SIGMA_MARGIN * upper:
             break
         z = 0.5 * (lower + upper)
