@@ -62,8 +62,41 @@ certified by the dual bound ``L`` at weights ``q`` from a few power steps of
 ``q <- g^2 * (N^T q)`` (the optimal ``q`` is that map's Perron vector at the fold), with
 the primal ratios ``g_uv = (T_uv - 1) / (2 x_u)``.  About six to fifteen Newton steps of
 ``O(E)`` work, against tens of dual steps above.  When this bracket is not certified
-within ``rtol`` (trees, cycles and other graphs whose fold is at infinity) the dual
+within ``rtol`` (graphs whose fold is at infinity or far from the start) the dual
 iteration answers; where both ran, their (certified) brackets are intersected.
+
+Components with at most one cycle (``E - V + 1 <= 1``).  A tree is its own universal cover; the cover of a
+graph with one cycle unrolls the cycle and is periodic under the group ``Z`` of covering maps, which is
+amenable, and for a covering with an amenable group the spectral radius of the cover equals that of the base
+(Kesten for Cayley graphs; for coverings see Mohar and Woess's survey above).  So ``rho(T) = sigma_1`` of the
+component, computed directly (a dense Gram matrix of the shorter side up to ``PERRON_DENSE_SIDE`` nodes; above,
+bisection on ``z`` counting the eigenvalues above ``z`` by the inertia of a sparse ``L D L^T`` factorisation of
+``z I - A``, Sylvester's law) and widened by the relative ``SIGMA_MARGIN`` on both sides.  There the fold lies
+at infinity, which is why neither route above certified such components; now neither runs on them
+(``steps = 0``).
+
+Bisection route (``method="bisect"``; by default where the fast route did not certify: before the dual
+iteration on components that take the fast route first, after both on the others).  The
+``k``-th iterate of the tree recursion ``g_{uv} <- 1/(z - S_v + g_{vu})`` from ``g = 0`` is, at ``z``, the Green
+function at the root of the depth-``k`` finite subtree of ``T`` that hangs from the arc ``u -> v``, and
+``z - S_v`` is the inverse Green function at ``v`` of ``v`` with all its such branches.  By the Schur complement,
+as soon as one of these denominators is ``<= 0``, some finite subtree of ``T`` has its top eigenvalue ``>= z``,
+so ``z <= rho(T)``: a certified lower bound (taken as ``z (1 - ROUNDING_MARGIN)``, a margin for rounding, not a
+proof about floating point).  When the recursion settles instead, the certified upper bound of the dual
+iteration's paragraph is formed from it (valid for every positive ``g``).  The iterates increase with ``k`` and
+decrease with ``z``, so the iterate of a probe at ``z'`` whose recursion did not break may start a probe at any
+``z < z'`` (its denominators are never smaller than those of the recursion from 0 there, so a break still
+certifies).  The route bisects the bracket it is given until a probe settles, runs the fast route's Newton
+iteration to the fold from that probe's vertex Green functions ``x_v = 1/(z - S_v)`` (near the fold, which the
+two-class start is not when degrees are heavy-tailed) and the dual bound at the fold's primal ratios, then probes
+just under the upper end (``rtol / 2``); three such rounds at most, at most ``BISECT_STEPS`` recursion steps a
+probe and ``BISECT_BUDGET`` in all, and ``BISECT_FOLD_STEPS`` Newton steps a start, so it never hangs, and the
+result says ``certified=False`` when the bracket is still wider than ``rtol``.  Hubs do not make ``rho(T)`` a
+pole: for a connected graph with a cycle, ``rho(T)`` is never an eigenvalue of ``T`` on ``l^2`` (the top
+eigenspace of an irreducible nonnegative self-adjoint operator is spanned by one positive function, which the
+infinite group of covering maps would have to leave fixed, so it is not square-summable).  They make the fold
+sharp (``rho(T)`` within ``2e-8`` of ``sigma_1``, relative, with a hub of degree 101 in the tests) and far from the
+two-class start, where the fast route's 30 Newton steps and the dual iteration fall short.
 """
 
 from __future__ import annotations
@@ -74,7 +107,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy.sparse.linalg import LinearOperator, minres
+from scipy.sparse.linalg import LinearOperator, minres, splu
 
 from graphtools.structure import as_csr, bipartite_components
 from graphtools.threads import blas_limit
@@ -96,7 +129,7 @@ COVER_MAX_STEPS = 2000
 class CoverRadius:
     """``rho(T)`` of the universal cover, bracketed: ``lower <= rho(T) <= upper``.
 
-    ``value`` is ``lower`` (the dual bound, which converges to ``rho(T)``);
+    ``value`` is ``lower`` (certified, from whichever route: module docstring);
     ``certified`` says whether ``upper - lower <= rtol * upper`` was reached.
     """
 
@@ -126,16 +159,22 @@ def _vertex_upper(G, tail, head, degree, count):
     return float(np.max((2.0 - degree[used] + total[used]) / (2.0 * G[used])))
 
 
+def _recursion(z, g, tail, head, reverse, count):
+    """``(S, d)``: the sums ``S_v = sum_{v -> w} g_{vw}`` and the denominators ``d_{uv} = z - S_v + g_{vu}`` of one
+    step ``g_{uv} <- 1 / d_{uv}`` of the tree recursion."""
+    S = np.bincount(tail, weights=g, minlength=count)
+    return S, z - S[head] + g[reverse]
+
+
 def _polish_upper(z, g, tail, head, reverse, degree, count, steps=10):
     """Best certified upper bound met along ``steps`` tree-recursion steps at ``z`` from ``g``."""
     best = math.inf
     for _ in range(steps):
-        S = np.bincount(tail, weights=g, minlength=count)
+        S, denominator = _recursion(z, g, tail, head, reverse, count)
         if np.any(S[degree > 0] >= z):
             break
         G = np.where(degree > 0, 1.0 / np.maximum(z - S, 1e-300), 1.0)
         best = min(best, _vertex_upper(G, tail, head, degree, count))
-        denominator = z - S[head] + g[reverse]
         if np.any(denominator <= 0):
             break
         g = 1.0 / denominator
@@ -279,16 +318,21 @@ def _two_class_start(M, degree):
     return np.where(np.isfinite(x) & (x > 0), x, np.where(np.arange(degree.size) < M.shape[0], u, v))
 
 
-def _fold(system, x, rtol, max_steps=30):
+def _fold(system, x, rtol, max_steps=30, best_met=None):
     """Newton-secant path to the fold of ``Z(x) = z 1``: the least ``max Z`` met and the last ``x``, or None when the
-    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve)."""
+    iteration does not settle within ``max_steps`` (no fold at finite ``x``, or a failed linear solve).  The least
+    ``max Z`` met (a certified upper bound, settled or not) also goes into the list ``best_met`` when one is given."""
     best, previous = (math.inf, None), None
+    if best_met is not None:
+        best_met.append(math.inf)
     for _ in range(max_steps):
         Z, T = system.values(x)
         if not np.isfinite(Z).all():
             return None
         if Z.max() < best[0]:
             best = (float(Z.max()), x)  # every positive x bounds rho(T) from above
+            if best_met is not None:
+                best_met[-1] = best[0]
         solve = system.solver(system.jacobian(x, Z, T))
         z = Z.mean()
         correction, _, ok = solve(z - Z, 0.0)
@@ -366,11 +410,17 @@ def _dual_at(system, x, target, rtol, steps=30):
     return best
 
 
+def _without_isolated(M):
+    """``M`` without its empty rows and columns (``M`` itself when it has none)."""
+    rows, cols = np.diff(M.indptr) > 0, np.bincount(M.indices, minlength=M.shape[1]) > 0
+    if rows.all() and cols.all():
+        return M
+    return M[np.flatnonzero(rows)][:, np.flatnonzero(cols)].tocsr()
+
+
 def _fast_bounds(M, rtol):
     """``(lower, upper)`` by the fast route (module docstring) on a connected binary CSR, or None."""
-    rows, cols = np.diff(M.indptr) > 0, np.bincount(M.indices, minlength=M.shape[1]) > 0
-    if not (rows.all() and cols.all()):
-        M = M[np.flatnonzero(rows)][:, np.flatnonzero(cols)].tocsr()
+    M = _without_isolated(M)
     system = _VertexSystem(M)
     with np.errstate(all="ignore"), blas_limit(1):  # vector work on n + 1 entries: threads only spin
         found = _fold(system, _two_class_start(M, system.degree), rtol / 100)
@@ -410,12 +460,18 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         Relative tolerance of the stopping rule (module docstring).
     max_steps : int
         Cap on the number of dual steps (each ``O(E)``); never a hang.
-    method : {"auto", "fast", "dual"}
+    method : {"auto", "fast", "dual", "bisect"}
         ``"fast"``: the vertex Newton route of the module docstring first (connected graphs),
-        the dual iteration when it does not certify; ``"dual"``: the dual iteration only;
+        the dual iteration when it does not certify; ``"dual"``: the dual iteration only (whole graph);
+        ``"bisect"``: the bisection route only, from ``sqrt(max degree)`` (a star is a finite subtree of
+        the cover) and Schur's bound ``sqrt(max row degree * max column degree)``;
         ``"auto"``: ``"fast"`` first from ``FAST_MIN_EDGES`` edges on (``FAST_MIN_EDGES_DIRECT`` when
-        the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.
-        ``steps`` is 0 when the fast route certified the bracket.
+        the shorter side has at most ``DIRECT_SIDE`` nodes), the dual iteration first below.  Except with
+        ``"dual"``, components with at most one cycle get ``sigma_1``, and with ``"auto"`` and ``"fast"`` the
+        bisection route runs where the fast route left the bracket wider than ``rtol`` (before the dual
+        iteration where the fast route ran first, else after it).
+        ``steps`` counts dual steps: 0 where the dual iteration did not run (the fast route certified,
+        the component has at most one cycle, or ``method="bisect"``).
 
     Returns
     -------
@@ -441,36 +497,58 @@ def cover_radius_bounds(B, *, rtol: float = COVER_RTOL, max_steps: int = COVER_M
         return None
     if not (M.data == 1.0).all():
         M = sp.csr_matrix((np.ones(M.nnz), M.indices, M.indptr), shape=M.shape)
-    if method not in ("auto", "fast", "dual"):
-        raise ValueError(f"method must be 'auto', 'fast' or 'dual', not {method!r}")
+    if method not in ("auto", "fast", "dual", "bisect"):
+        raise ValueError(f"method must be 'auto', 'fast', 'dual' or 'bisect', not {method!r}")
     if method == "dual":
         return _dual_bounds(M, rtol, max_steps)
     parts = [_component_bounds(block, rtol, max_steps, method)  # a disconnected graph: the largest rho
              for block in _edge_components(M)]
-    lower, upper = max(p.lower for p in parts), max(p.upper for p in parts)
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=max(p.steps for p in parts),
-                       certified=bool(upper - lower <= rtol * upper))
+    return _bracket(max(p.lower for p in parts), max(p.upper for p in parts), steps=max(p.steps for p in parts),
+                    rtol=rtol)
 
 
 def _component_bounds(M, rtol: float, max_steps: int, method: str) -> CoverRadius:
-    """One connected component: the fast route first from ``FAST_MIN_EDGES`` edges on (from
-    ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are solved directly, or with ``method="fast"``),
-    else the dual iteration first; the other one only when the first did not
-    certify the bracket (both brackets are valid, so they are intersected)."""
-    fast_first = method == "fast" or M.nnz >= FAST_MIN_EDGES or (
-        min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT)
-    if fast_first:
+    """One connected component.  At most one cycle: ``sigma_1`` (:func:`_perron_bounds`).  Otherwise, from
+    ``FAST_MIN_EDGES`` edges on (from ``FAST_MIN_EDGES_DIRECT`` when its Newton systems are solved directly, or
+    with ``method="fast"``): the fast route, then the bisection route, then the dual iteration; below: the dual
+    iteration, the fast route, then the bisection route; each only while the bracket is wider than ``rtol``
+    (all brackets are certified, so they are intersected).  ``method="bisect"``: the bisection route alone."""
+    M = _without_isolated(M)
+    if _cyclomatic(M) <= 1:
+        closed = _perron_bounds(M)
+        if closed is not None:
+            return _bracket(*closed, steps=0, rtol=rtol)
+    if method == "bisect":
+        return _bracket(*_bisect_bounds(M, *_star_and_schur(M), rtol)[:2], steps=0, rtol=rtol)
+    if method == "fast" or M.nnz >= FAST_MIN_EDGES or (min(M.shape) <= DIRECT_SIDE and M.nnz >= FAST_MIN_EDGES_DIRECT):
         fast = _fast_bounds(M, rtol)
         if fast is not None:
-            return CoverRadius(value=fast[0], lower=fast[0], upper=fast[1], steps=0, certified=True)
+            return _bracket(*fast, steps=0, rtol=rtol)
+        found = _bracket(*_bisect_bounds(M, *_star_and_schur(M), rtol)[:2], steps=0, rtol=rtol)
+        if found.certified:
+            return found
+        dual = _dual_bounds(M, rtol, max_steps)
+        return _bracket(max(dual.lower, found.lower), min(dual.upper, found.upper), steps=dual.steps, rtol=rtol)
     dual = _dual_bounds(M, rtol, max_steps)
-    if dual.certified or fast_first:
+    if not dual.certified:
+        fast = _fast_bounds(M, rtol)
+        if fast is not None:
+            dual = _bracket(max(dual.lower, fast[0]), min(dual.upper, fast[1]), steps=dual.steps, rtol=rtol)
+    if dual.certified:
         return dual
-    fast = _fast_bounds(M, rtol)
-    if fast is None:
-        return dual
-    lower, upper = max(dual.lower, fast[0]), min(dual.upper, fast[1])
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=dual.steps,
+    lower, upper, _ = _bisect_bounds(M, dual.lower, dual.upper, rtol)
+    return _bracket(lower, upper, steps=dual.steps, rtol=rtol)
+
+
+def _star_and_schur(M) -> tuple[float, float]:
+    """A certified bracket: ``sqrt(max degree)`` (a star is a finite subtree of the cover) and Schur's bound."""
+    return math.sqrt(max(np.diff(M.indptr).max(), np.bincount(M.indices).max())), _max_degree_bound(M)
+
+
+def _bracket(lower: float, upper: float, *, steps: int, rtol: float) -> CoverRadius:
+    """The :class:`CoverRadius` of a certified bracket."""
+    lower, upper = float(lower), float(upper)
+    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps,
                        certified=bool(upper - lower <= rtol * upper))
 
 
@@ -532,14 +610,157 @@ def _dual_bounds(M, rtol: float, max_steps: int) -> CoverRadius:
         r /= scale
         np.maximum(q, _FLOOR, out=q)
         np.maximum(r, _FLOOR * alive, out=r)
-    upper = _upper(lower, g.ravel())
-    lower, upper = float(lower), float(upper)
-    return CoverRadius(value=lower, lower=lower, upper=upper, steps=steps, certified=bool(upper - lower <= rtol * upper))
+    return _bracket(lower, _upper(lower, g.ravel()), steps=steps, rtol=rtol)
 
 
 def _max_degree_bound(M) -> float:
     """``sqrt(max row nnz * max column nnz)`` bounds ``sigma_1(B) >= rho(T)`` from above (Schur's test)."""
     return math.sqrt(float(np.diff(M.indptr).max()) * float(np.bincount(M.indices).max()))
+
+
+#: Components with at most one cycle whose shorter side has at most this many nodes get ``sigma_1`` from a dense
+#: Gram matrix (:func:`_perron_bounds`); larger ones by bisection on inertia, in at most this many probes.
+PERRON_DENSE_SIDE = 256
+PERRON_PROBES = 60
+#: Relative rounding margin put around a computed ``sigma_1`` (``PERRON_DENSE_SIDE`` ulps and more) ...
+SIGMA_MARGIN = 1e-12
+#: ... and under a lower bound from a broken recursion (each step's rounding acts like a change of ``z`` by
+#: about ``max degree`` ulps).
+ROUNDING_MARGIN = 1e-10
+#: Most tree-recursion steps (each ``O(E)``) of one probe of the bisection route (:func:`_bisect_bounds`;
+#: also its cap on power steps of the dual bound at the fold) ...
+BISECT_STEPS = 2000
+#: ... most recursion steps of all its probes together ...
+BISECT_BUDGET = 10_000
+#: ... most probes of its bisection phase ...
+BISECT_PROBES = 40
+#: ... and most Newton steps of the fold route restarted from its last probe.
+BISECT_FOLD_STEPS = 100
+
+
+def _cyclomatic(M) -> int:
+    """``E - V + 1`` of a connected binary CSR, isolated nodes not counted."""
+    used = np.count_nonzero(np.diff(M.indptr)) + np.count_nonzero(np.bincount(M.indices, minlength=M.shape[1]))
+    return M.nnz - used + 1
+
+
+def _perron_bounds(M) -> tuple[float, float] | None:
+    """``sigma_1`` of a connected component with at most one cycle, bracketed: the cover of a tree is the tree, and
+    that of a unicyclic graph is periodic under the amenable group ``Z``, so its spectral radius is the Perron
+    root of the graph, ``sigma_1`` (module docstring).  Up to ``PERRON_DENSE_SIDE`` nodes on the shorter side by
+    LAPACK, widened by ``SIGMA_MARGIN``; above, by bisection on the inertia of ``z I - A`` (:func:`_count_above`),
+    which a tree or a cycle factors without fill.  None when a factorisation needed off-diagonal pivots."""
+    short = M if M.shape[0] <= M.shape[1] else M.T.tocsr()
+    if short.shape[0] <= PERRON_DENSE_SIDE:
+        gram = (short @ short.T).toarray()
+        with blas_limit(1):  # small: threads only contend
+            top = float(la.eigvalsh(gram, subset_by_index=[gram.shape[0] - 1] * 2, driver="evx")[0])
+        value = math.sqrt(max(top, 0.0))
+        return value * (1.0 - SIGMA_MARGIN), value * (1.0 + SIGMA_MARGIN)
+    A = sp.bmat([[None, M], [M.T, None]], format="csc")
+    lower, upper = _star_and_schur(M)
+    upper *= 1.0 + SIGMA_MARGIN
+    for _ in range(PERRON_PROBES):
+        if upper - lower <= SIGMA_MARGIN * upper:
+            break
+        z = 0.5 * (lower + upper)
+        above = _count_above(A, z)
+        if above is None:
+            return None
+        lower, upper = (z, upper) if above else (lower, z)
+    return lower * (1.0 - SIGMA_MARGIN), upper * (1.0 + SIGMA_MARGIN)
+
+
+def _count_above(A, z: float) -> int | None:
+    """How many eigenvalues of the symmetric sparse ``A`` exceed ``z``: the negative pivots of ``z I - A`` factored
+    with the same permutation on both sides (Sylvester's law of inertia); None when SuperLU pivoted otherwise."""
+    factors = splu((z * sp.identity(A.shape[0], format="csc") - A).tocsc(), permc_spec="MMD_AT_PLUS_A",
+                   diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+    if not np.array_equal(factors.perm_r, factors.perm_c):
+        return None
+    return int(np.count_nonzero(factors.U.diagonal() < 0))
+
+
+def _break_or_settle(z, g, tail, head, reverse, count, steps, tol):
+    """Steps of the tree recursion ``g_{uv} <- 1 / (z - S_v + g_{vu})`` at ``z`` from ``g``:
+    ``("break", g, k)`` as soon as a denominator ``z - S_v + g_{vu}`` or a vertex's ``z - S_v`` is ``<= 0``,
+    ``("settled", g, k)`` once no entry changes by more than ``tol`` (relative), else ``("open", g, steps)``."""
+    for k in range(1, steps + 1):
+        S, denominator = _recursion(z, g, tail, head, reverse, count)
+        if np.any(denominator <= 0) or np.any(S >= z):
+            return "break", g, k
+        new = 1.0 / denominator
+        change = float(np.max(np.abs(new - g) / new))
+        g = new
+        if change <= tol:
+            return "settled", g, k
+    return "open", g, steps
+
+
+def _bisect_bounds(M, lower: float, upper: float, rtol: float) -> tuple[float, float, int]:
+    """Route ``"bisect"`` (module docstring) on a connected binary CSR from a certified bracket ``[lower, upper]``:
+    ``(lower, upper, recursion steps)``, both ends certified (the lower one up to ``ROUNDING_MARGIN``)."""
+    count = M.shape[0] + M.shape[1]
+    tail, head, reverse = _directed_edges(M)
+    degree = np.bincount(tail, minlength=count).astype(np.float64)
+    # The probe whose recursion did not break at the least z: its iterate (Green functions of finite subtrees,
+    # decreasing in z) starts any probe at a smaller z without spoiling the break certificate.
+    warm_z, warm = math.inf, None
+    settled: list = []  # (z, iterate) of the last probe whose recursion settled: a start for Newton
+    total = 0
+
+    def probe(z, steps):
+        nonlocal warm_z, warm, lower, upper, total
+        steps = min(steps, BISECT_BUDGET - total)
+        if steps <= 0:
+            return "open"
+        start = warm if warm is not None and z <= warm_z else np.zeros(tail.size)
+        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+            outcome, g, k = _break_or_settle(z, start, tail, head, reverse, count, steps, rtol / 1000)
+        total += k
+        if outcome == "break":  # a finite subtree of the cover has its top eigenvalue >= z
+            lower = max(lower, z * (1.0 - ROUNDING_MARGIN))
+            return outcome
+        warm_z, warm = z, g
+        upper = min(upper, _polish_upper(z, g, tail, head, reverse, degree, count))
+        if outcome == "settled":
+            settled[:] = [(z, g)]
+        return outcome
+
+    def done():
+        return upper - lower <= rtol * upper
+
+    def bisect(width, until_settled=False):
+        for _ in range(BISECT_PROBES):
+            if upper - lower <= width * upper:
+                break
+            outcome = probe(0.5 * (lower + upper), BISECT_STEPS)
+            if outcome == "open" or (until_settled and outcome == "settled"):
+                break
+
+    def newton():  # to the fold from the settled probe's vertex Green functions, then the dual bound there
+        nonlocal lower, upper
+        if done() or not settled:
+            return False
+        z, g = settled.pop()
+        x = 1.0 / (z - np.bincount(tail, weights=g, minlength=count))
+        if not (np.all(x > 0) and np.all(np.isfinite(x))):
+            return False
+        system, met = _VertexSystem(M), []
+        with np.errstate(all="ignore"), blas_limit(1):
+            found = _fold(system, x, rtol / 100, BISECT_FOLD_STEPS, met)
+            upper = min(upper, met[0])
+            if found is not None and not done():  # the dual bound at the fold's primal ratios
+                lower = max(lower, _dual_at(system, found[1], upper, rtol, steps=BISECT_STEPS))
+        return found is not None
+
+    for _ in range(3):
+        bisect(rtol, until_settled=True)
+        newton()
+        if done() or total >= BISECT_BUDGET:
+            break
+        probe(upper * (1.0 - rtol / 2), BISECT_STEPS)  # just under the top: a break ends it
+    return lower, upper, total
 
 
 def nonisolated_biregular(B) -> tuple[int, int] | None:

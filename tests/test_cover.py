@@ -125,6 +125,10 @@ def test_degenerate_inputs():
     assert cover_radius(padded) == pytest.approx(1 + math.sqrt(2))
     with pytest.raises(ValueError):
         cover_radius_bounds(np.ones((2, 2)), rtol=float("nan"))
+    for method in ("bisect", "fast", "dual"):
+        assert cover_radius_bounds(np.zeros((0, 0)), method=method) is None
+        assert cover_radius_bounds(np.zeros((3, 4)), method=method) is None
+        assert cover_radius_bounds(np.ones((1, 1)), method=method).value == pytest.approx(1.0)
 
 
 def test_analyze_reports_cover_fields_and_nulls(tmp_path):
@@ -214,7 +218,13 @@ def test_fast_route_falls_back_where_the_fold_is_at_infinity():
         cover_radius_bounds(np.ones((2, 2)), method="newton")
 
 
-def test_large_graph_takes_the_fast_route_by_default():
+def test_large_graph_takes_the_fast_route_by_default(monkeypatch):
+    import graphtools.cover
+
+    def refuse(*args):
+        raise AssertionError("the bisection route ran where the fast route certifies")
+
+    monkeypatch.setattr(graphtools.cover, "_bisect_bounds", refuse)
     rng = np.random.default_rng(9)
     B = sp.csr_matrix(_random_irregular(rng, 300, 200, 0.35))
     assert B.nnz >= 20_000
@@ -222,3 +232,123 @@ def test_large_graph_takes_the_fast_route_by_default():
     assert r.steps == 0 and r.certified
     assert ramanujan_bound(B) <= r.value <= top_singular_values(B, 1)[0]
     assert cover_radius(B) == r.value
+
+
+# Graphs the fast and dual routes left uncertified: components with at most one cycle (sigma_1 exactly),
+# heavy-tailed degrees and small random graphs (the bisection route).  Each bracket is checked against
+# an independent computation: the tree recursion run here on the non-backtracking matrix.
+
+
+def _small_random_graphs(seed=0):
+    """27 random 9 x 7 graphs of densities 0.15 to 0.6 (the set docs/measures.md reports on)."""
+    rng = np.random.default_rng(seed)
+    return [(rng.random((9, 7)) < p).astype(float) for p in np.linspace(0.15, 0.6, 27)]
+
+
+def _pareto_graph(seed=1, m=600, n=200, density=0.05):
+    """Edge (i, j) with probability min(1, c a_i b_j), a and b Pareto(1.5) propensities, c for the density."""
+    rng = np.random.default_rng(seed)
+    P = np.outer(rng.pareto(1.5, m) + 1.0, rng.pareto(1.5, n) + 1.0)
+    return (rng.random((m, n)) < np.minimum(P * (density * m * n / P.sum()), 1.0)).astype(float)
+
+
+def _recursion_verdicts(B, levels, steps=20_000, slack=1e-6):
+    """For each ``z`` of ``levels``: ``g = 1 / (z - N g)`` from ``g = 0``, with ``N`` the non-backtracking
+    matrix (built here from scratch: arcs ``a`` and ``a'`` with ``head(a) = tail(a')``, less reversals).
+    "below": a denominator, or ``z`` minus the sum of ``g`` out of a vertex, reached 0, so a finite subtree of
+    the cover has its top eigenvalue >= z (rho >= z).  "above": ``g`` (all positive) meets Pruitt's criterion
+    at ``z (1 + slack)`` (``1/g + N g`` on every arc and the sum of ``g`` out of every vertex at most that), so
+    rho <= that.  "open": neither within ``steps``."""
+    rows, cols = np.nonzero(np.asarray(B))
+    m, arcs = np.asarray(B).shape[0], 2 * rows.size
+    tails, heads = np.r_[rows, m + cols], np.r_[m + cols, rows]
+    out = sp.csr_matrix((np.ones(arcs), (tails, np.arange(arcs))))  # vertex x arc: the arcs leaving it
+    into = sp.csr_matrix((np.ones(arcs), (np.arange(arcs), heads)), shape=(arcs, out.shape[0]))
+    flip = sp.csr_matrix((np.ones(arcs), (np.arange(arcs), np.r_[np.arange(rows.size) + rows.size,
+                                                                    np.arange(rows.size)])))
+    N = (into @ out - flip).tocsr()
+    verdicts = []
+    for z in levels:
+        g, verdict = np.zeros(arcs), "open"
+        for _ in range(steps):
+            denominator = z - N @ g
+            if denominator.min() <= 0 or (out @ g).max() >= z:  # a branch, or a vertex with all its branches
+                verdict = "below"
+                break
+            g = 1.0 / denominator
+            if (1.0 / g + N @ g).max() <= z * (1 + slack) and (out @ g).max() <= z * (1 + slack):
+                verdict = "above"
+                break
+        verdicts.append(verdict)
+    return verdicts
+
+
+def test_small_random_graphs_are_certified_within_rtol():
+    for B in _small_random_graphs():
+        r = cover_radius_bounds(B)
+        assert r.certified and r.upper - r.lower <= 1e-6 * r.upper
+        assert ramanujan_bound(B) * (1 - 1e-9) <= r.value <= top_singular_values(B, 1)[0] * (1 + 1e-9)
+        root = int(np.argmax(np.r_[B.sum(1), B.sum(0)]))
+        assert _truncated_cover_radius(B, root, 3) <= r.upper
+        # rho lies in [lower (1 - 1e-6), upper (1 + 2e-6)] by the recursion run here
+        assert _recursion_verdicts(B, [r.lower * (1 - 1e-6), r.upper * (1 + 1e-6)]) == ["below", "above"]
+
+
+def test_heavy_tailed_degrees_are_certified():
+    B = _pareto_graph()
+    degrees = np.r_[B.sum(1), B.sum(0)]
+    assert degrees.max() >= 300 and np.median(degrees) <= 20  # hubs
+    r = cover_radius_bounds(sp.csr_matrix(B))
+    assert r.certified and r.upper - r.lower <= 1e-6 * r.upper
+    assert ramanujan_bound(B) <= r.value <= top_singular_values(B, 1)[0]
+    assert _recursion_verdicts(B, [r.lower * (1 - 1e-5), r.upper * (1 + 1e-5)]) == ["below", "above"]
+
+
+def _hub_graph(leaves):
+    """Two 4-cycles sharing an edge (two independent cycles), and a hub output joined to one of its inputs
+    and to ``leaves`` inputs of degree 1."""
+    core = np.eye(4) + np.roll(np.eye(4), 1, axis=1)
+    core[0, 2] = 1.0
+    B = np.zeros((5, 4 + leaves))
+    B[:4, :4], B[4, 4:], B[4, 0] = core, 1.0, 1.0
+    return B
+
+
+def test_a_hub_puts_rho_next_to_sigma_1_and_every_route_agrees():
+    B = _hub_graph(100)
+    s1 = top_singular_values(B, 1)[0]
+    default, bisect = cover_radius_bounds(B), cover_radius_bounds(B, method="bisect")
+    for r in (default, bisect):
+        assert r.certified and r.lower <= s1
+        assert s1 - r.lower <= 1e-6 * s1  # the hub's star dominates: rho is within 1e-6 of sigma_1 ...
+    # ... yet below it (the cover has two independent cycles), by the recursion run here
+    top = default.upper * (1 + 1e-9)
+    assert top * (1 + 1e-10) < s1
+    assert _recursion_verdicts(B, [s1 * (1 - 1e-6), top], slack=1e-10) == ["below", "above"]
+    assert default.lower <= bisect.upper and bisect.lower <= default.upper
+
+
+def test_components_with_at_most_one_cycle_give_sigma_1():
+    tree = np.zeros((4, 5))
+    tree[0, :4] = tree[1, 3:] = tree[2, [1, 4]] = tree[3, 2] = 1.0  # 9 nodes, 8 edges
+    unicyclic = np.zeros((4, 6))
+    unicyclic[:3, :3] = np.eye(3) + np.roll(np.eye(3), 1, axis=1)  # a 6-cycle
+    unicyclic[0, 3:] = unicyclic[3, 5] = 1.0  # with a hub and a path hanging off
+    for block in (tree, unicyclic):
+        s1 = top_singular_values(block, 1)[0]
+        r = cover_radius_bounds(block)
+        assert r.certified and r.steps == 0
+        assert r.lower <= s1 <= r.upper and r.upper - r.lower <= 1e-9 * s1
+        # balls of the cover (a finite tree, or one lifting Z) grow towards sigma_1
+        radii = [_truncated_cover_radius(block, 0, depth) for depth in (4, 12, 30)]
+        assert radii == sorted(radii) and radii[-1] <= s1 * (1 + 1e-12) and radii[-1] >= s1 - 2e-3 * s1
+    # more than PERRON_DENSE_SIDE nodes a side: bisection on inertia; a path of 600 nodes, a 600-cycle
+    path = sp.eye(300, format="csr") + sp.eye(300, k=1, format="csr")
+    for block, exact in ((path, 2 * math.cos(math.pi / 601)), (sp.csr_matrix(_cycle(300)), 2.0)):
+        r = cover_radius_bounds(block)
+        assert r.certified and r.steps == 0 and r.lower <= exact <= r.upper and r.upper - r.lower <= 1e-11
+    both = sp.block_diag([tree, 2 * unicyclic]).toarray()  # weights are ignored: the larger component
+    assert cover_radius(both) == pytest.approx(max(top_singular_values(tree, 1)[0],
+                                                   top_singular_values(unicyclic, 1)[0]), rel=1e-9)
+    with pytest.raises(ValueError, match="bisect"):
+        cover_radius_bounds(tree, method="newton")
