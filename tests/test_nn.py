@@ -239,3 +239,73 @@ def test_threaded_training_is_deterministic():
         fit(model, x, y, epochs=2, batch_size=64, workers=2, seed=3)
         params.append(model.params)
     assert all(np.array_equal(params[0][k], params[1][k]) for k in params[0])
+
+
+# ---------------------------------------------------------------- worker processes (graphtools.nn.replicas)
+
+
+def _band_data(n=96, seed=9):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6, 3)).astype(np.float32)
+    return x, (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
+    import graphtools.nn.training as training
+
+    x, y = _band_data()
+    mask = np.random.default_rng(1).random((4 * 8 if cell == "lstm" else 3 * 8 if cell == "gru" else 8, 8)) < 0.5
+    results = {}
+    for mode in ("processes", "threads"):
+        monkeypatch.setattr(training, "can_spawn", lambda: mode == "processes")
+        model = SequenceClassifier(cell, 3, 8, 2, 2, seed=4)
+        model.set_masks({"rnn.weight_hh_l1": mask})
+        result = fit(model, x, y, epochs=2, batch_size=32, workers=2, seed=5, test=(x[:40], y[:40]))
+        results[mode] = (model, result)
+    (processes, by_processes), (threads, by_threads) = results["processes"], results["threads"]
+    for name in threads.params:  # the same arithmetic in the same order: bit for bit
+        assert np.array_equal(processes.params[name], threads.params[name]), name
+        assert processes.params[name].base is None  # the model has its own arrays back
+    assert (processes.params["rnn.weight_hh_l1"][~mask] == 0).all()
+    assert [e["loss"] for e in by_processes.epochs] == [e["loss"] for e in by_threads.epochs]
+    assert by_processes.test.accuracy == by_threads.test.accuracy
+
+
+def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
+    from graphtools.nn.replicas import Replicas
+
+    x, y = _band_data(32)
+    model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
+    before = {name: value.copy() for name, value in model.params.items()}
+    with Replicas(model, 3, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+        loss, logits, grads = replicas.loss_and_grads(x, y)
+        processes = list(replicas.processes)
+        assert len(processes) == 2 and all(p.poll() is None for p in processes)
+    assert all(p.poll() is not None for p in processes)  # stopped on leaving the block
+    expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
+    assert loss == pytest.approx(expect_loss, rel=1e-6) and np.allclose(logits, expect_logits, atol=1e-6)
+    assert all(np.allclose(grads[k], expect_grads[k], atol=1e-6) for k in grads)
+    assert all(np.array_equal(before[k], model.params[k]) for k in before)  # nothing trained here
+    with pytest.raises(GraphtoolsError, match="training worker process ended unexpectedly"):
+        with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+            replicas.processes[0].kill()
+            replicas.processes[0].wait()
+            replicas.loss_and_grads(x, y)
+
+
+def test_a_script_without_a_main_guard_trains_on_worker_processes(tmp_path):
+    import subprocess
+    import sys
+
+    script = tmp_path / "train_me.py"  # the worker processes must not run this file again
+    script.write_text(
+        "import numpy as np\n"
+        "from graphtools.nn import SequenceClassifier, fit\n"
+        "x = np.random.default_rng(0).standard_normal((64, 4, 3)).astype(np.float32)\n"
+        "y = (x[:, 0, 0] > 0).astype(int)\n"
+        "model = SequenceClassifier('rnn', 3, 8, num_classes=2)\n"
+        "print('epochs', len(fit(model, x, y, epochs=2, batch_size=32, workers=2).epochs))\n")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("epochs 2") == 1

@@ -36,6 +36,26 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.nda
     return loss, grad / n
 
 
+def part_bounds(n: int, parts: int) -> np.ndarray:
+    """Where ``parts`` consecutive parts of a batch of ``n`` start and end (``parts + 1`` indices)."""
+    return np.linspace(0, n, parts + 1).astype(int)
+
+
+def combine_parts(results, bounds) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
+    """The mean loss, logits and gradients of a whole batch from those of its consecutive parts
+    (``results[r] = (loss, logits, grads)`` of rows ``bounds[r]:bounds[r + 1]``): size-weighted
+    means, summed in part order, so the combination is the same wherever the parts were computed."""
+    weights = np.diff(bounds) / bounds[-1]
+    loss = float(sum(w * r[0] for w, r in zip(weights, results)))
+    grads = {}
+    for name in results[0][2]:
+        total = results[0][2][name] * weights[0]
+        for w, r in zip(weights[1:], results[1:]):
+            total += w * r[2][name]
+        grads[name] = total
+    return loss, np.concatenate([r[1] for r in results]), grads
+
+
 class SequenceClassifier:
     """``cell`` (``rnn`` | ``lstm`` | ``gru``) layers of ``hidden_size`` units and a linear head.
 
@@ -144,26 +164,18 @@ class SequenceClassifier:
         first on this thread and the others on ``pool``'s (numpy releases the GIL in its kernels),
         and combined exactly: the mean loss and its gradients are the size-weighted means of the
         parts'."""
-        bounds = np.linspace(0, len(labels), workers + 1).astype(int)
+        bounds = part_bounds(len(labels), workers)
         jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
         def work(job):
             return self.loss_and_grads(x[job[1]], labels[job[1]], replica=job[0])
 
         pending = [pool.submit(work, job) for job in jobs[1:]]
         results = [work(jobs[0])] + [f.result() for f in pending]  # this thread takes the first part
-        weights = np.diff(bounds) / len(labels)
-        loss = float(sum(w * r[0] for w, r in zip(weights, results)))
-        grads = {}
-        for name in results[0][2]:
-            total = results[0][2][name] * weights[0]
-            for w, r in zip(weights[1:], results[1:]):
-                total += w * r[2][name]
-            grads[name] = total
-        return loss, np.concatenate([r[1] for r in results]), grads
+        return combine_parts(results, bounds)
 
     def parallel_forward(self, x, pool, workers: int) -> np.ndarray:
         """:meth:`forward` on ``workers`` consecutive parts of ``x`` at once."""
-        bounds = np.linspace(0, len(x), workers + 1).astype(int)
+        bounds = part_bounds(len(x), workers)
         jobs = [(r, slice(a, b)) for r, (a, b) in enumerate(zip(bounds[:-1], bounds[1:]))]
 
         def work(job):

@@ -32,6 +32,7 @@ from graphtools.atomic import CHECKPOINT_FORMATS, check_output
 from graphtools.errors import GraphtoolsError
 from graphtools.nn.classifier import SequenceClassifier, cross_entropy
 from graphtools.nn.optim import OPTIMIZERS, clip_grad_norm
+from graphtools.nn.replicas import Replicas, can_spawn
 from graphtools.threads import blas_limit, threads, threads_for, with_blas_threads
 from graphtools.validate import EPOCHS_MAX, check_count, check_finite, check_seed
 
@@ -231,15 +232,17 @@ def run_epochs(x: np.ndarray, y: np.ndarray, step: Callable[[np.ndarray], tuple[
 
 @with_blas_threads
 def evaluate(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, batch_size: int = 1000,
-             pool=None, workers: int = 1) -> Evaluation:
+             pool=None, workers: int = 1, replicas: Replicas | None = None) -> Evaluation:
     """Accuracy and mean cross-entropy of ``model`` on ``(x, y)`` (on ``workers`` threads of
-    ``pool`` when given)."""
+    ``pool``, or the worker processes of ``replicas``, when given)."""
     if len(x) == 0:
         raise GraphtoolsError("cannot evaluate on an empty dataset")
     correct, total_loss = 0, 0.0
     for i in range(0, len(x), batch_size):
         chunk = x[i:i + batch_size]
-        if pool is not None and len(chunk) >= 2 * workers:
+        if replicas is not None and len(chunk) >= 2 * replicas.workers and replicas.fits(chunk):
+            logits = replicas.forward(chunk)
+        elif pool is not None and len(chunk) >= 2 * workers:
             logits = model.parallel_forward(chunk, pool, workers)
         else:
             logits = model.forward(chunk)
@@ -304,8 +307,10 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, *, optimizer: s
         Called with a :class:`Progress` after every batch; True prints to standard error
         (:class:`PrintProgress`: a status line every 2 s, one line per epoch).
     workers : int, optional
-        Threads per batch, each computing the gradient of a part of it with one BLAS thread (the
-        combined gradient is that of the whole batch); default :func:`default_workers`.  With one
+        Workers per batch, each computing the gradient of a part of it with one BLAS thread (the
+        combined gradient is that of the whole batch): this process and ``workers - 1`` processes
+        sharing the model's memory (:mod:`graphtools.nn.replicas`; threads where that cannot be done,
+        off POSIX); default :func:`default_workers`.  With one
         worker BLAS gets :func:`graphtools.threads.threads_for` the largest product of a step.
     on_epoch : callable, optional
         ``on_epoch(record)`` as each epoch ends, before the next starts.
@@ -331,20 +336,30 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, *, optimizer: s
     workers = default_workers(model, batch_size) if workers is None else workers
     meta = {**(meta or {}), "workers": workers}  # results differ in the last bits with the worker count
     with contextlib.ExitStack() as stack:
-        pool = None
+        pool = replicas = None
+        rows = min(batch_size, len(x))
         if workers > 1:
             # data parallel over batch parts, one BLAS thread per worker: the elementwise passes
-            # (single-threaded in numpy) then run on every core too
-            pool = stack.enter_context(ThreadPoolExecutor(workers - 1))  # the caller works too
+            # (single-threaded in numpy) then run on every core too.  Worker processes sharing the
+            # model's memory (graphtools.nn.replicas: threads contend for the GIL at every numpy
+            # call), threads where processes cannot be started
             stack.enter_context(blas_limit(1))
+            if can_spawn():
+                replicas = stack.enter_context(Replicas(model, workers, rows=rows, example_shape=x.shape[1:],
+                                                        dtype=x.dtype))
+            else:
+                pool = stack.enter_context(ThreadPoolExecutor(workers - 1))  # the caller works too
         else:
             h = model.hidden_size
             stack.enter_context(blas_limit(threads_for(2.0 * batch_size * h * max(h, x.shape[-1]) * 4)))
-        batch = np.empty((min(batch_size, len(x)),) + x.shape[1:], dtype=x.dtype)  # reused every step
+        # reused every step (with replicas, the buffer the workers read)
+        batch = replicas.input[:rows] if replicas is not None else np.empty((rows,) + x.shape[1:], dtype=x.dtype)
 
         def step(idx):
             xb = np.take(x, idx, axis=0, out=batch[:len(idx)])
-            if pool is not None and len(idx) >= 2 * workers:
+            if replicas is not None and len(idx) >= 2 * workers:
+                loss, logits, grads = replicas.loss_and_grads(xb, y[idx])
+            elif pool is not None and len(idx) >= 2 * workers:
                 loss, logits, grads = model.parallel_loss_and_grads(xb, y[idx], pool, workers)
             else:
                 loss, logits, grads = model.loss_and_grads(xb, y[idx])
@@ -354,6 +369,7 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, *, optimizer: s
 
         hooks = standard_callbacks(model, seed=seed, test=test, checkpoint=checkpoint, progress=progress,
                                    meta=meta, on_epoch=on_epoch,
-                                   evaluate_test=lambda tx, ty: evaluate(model, tx, ty, pool=pool, workers=workers))
+                                   evaluate_test=lambda tx, ty: evaluate(model, tx, ty, pool=pool, workers=workers,
+                                                                         replicas=replicas))
         return run_epochs(x, y, step, epochs=epochs, batch_size=batch_size, seed=seed,
                           callbacks=[*hooks, *callbacks])
