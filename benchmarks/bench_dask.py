@@ -11,12 +11,19 @@ machine) and a Markdown table for docs/benchmarks.md.
 graphtools source tree in DIR (e.g. ``git archive <commit> | tar -x -C DIR``), to compare a
 change against the code before it under the same machine load.
 
-Run:  python benchmarks/bench_dask.py [--runs 3] [--baseline DIR]   (from the repository root)
+``--busy`` runs everything with one CPU hog per core (``bench_busy.busy``), as on a shared machine
+or a CI runner.  ``--idle-cpu`` instead measures the CPU an idle ``local:2`` cluster burns in
+10 s (scheduler, nannies, workers, client), with graphtools' settings for ``local:N``
+(``graphtools.cluster.LOCAL_CONFIG``) and with Dask's defaults (the profiler off in both).
+
+Run:  python benchmarks/bench_dask.py [--runs 3] [--baseline DIR] [--busy | --idle-cpu]
+(from the repository root)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -57,19 +64,56 @@ def one_sweep(extra: list[str], sizes: dict, env: dict | None = None, cwd: str |
         return seconds
 
 
-def loadavg() -> str:
-    try:
-        with open("/proc/loadavg", encoding="ascii") as handle:
-            return " ".join(handle.read().split()[:3])
-    except OSError:
-        return "unknown"
+IDLE_CPU = r"""
+import os, sys, time
+import psutil
+from graphtools.cluster import LOCAL_CONFIG, connect
+def total(processes):
+    return sum(sum(p.cpu_times()[:2]) for p in processes)
+if __name__ == "__main__":
+    exec(sys.argv[1])
+    with connect("local:2"):
+        time.sleep(2)
+        me = psutil.Process()
+        processes = [me, *me.children(recursive=True)]
+        before = total(processes)
+        time.sleep(10)
+        print((total(processes) - before) / 10)
+"""
+
+
+def idle_cpu(setup: str) -> float:
+    """Fraction of one core an idle local:2 cluster uses over 10 s, after ``setup`` (Python code)."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = os.path.join(folder, "idle.py")  # a file: the workers' spawn re-imports the main module
+        with open(script, "w", encoding="utf-8") as handle:
+            handle.write(IDLE_CPU)
+        done = subprocess.run([sys.executable, script, setup], check=True, capture_output=True, text=True)
+    return float(done.stdout.split()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline", metavar="DIR", help="a graphtools source tree to time --cluster local:2 of too")
+    parser.add_argument("--busy", action="store_true", help="with one CPU hog per core (bench_busy.busy)")
+    parser.add_argument("--idle-cpu", action="store_true", help="CPU of an idle local:2 cluster, ours vs defaults")
     args = parser.parse_args()
+    if args.idle_cpu:
+        for label, code in (("graphtools' local:N settings", "pass"),
+                            ("Dask's defaults (profiler off)", "LOCAL_CONFIG.clear(); "
+                             "LOCAL_CONFIG['distributed.worker.profile.enabled'] = False")):
+            print(f"{label}: {idle_cpu(code):.1%} of one core")
+        return
+    from bench_busy import busy
+
+    with busy() if args.busy else contextlib.nullcontext():
+        _compare(args)
+
+
+def _compare(args) -> None:
+    from bench_busy import loadavg
+
     before = loadavg()
     settings = dict(SETTINGS)
     if args.baseline:
@@ -88,7 +132,7 @@ def main() -> None:
             run_seconds[name] += seen["run_seconds"]
     median = {name: statistics.median(t) for name, t in times.items()}
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}; {args.runs} runs each, alternating; "
+          f"Python {platform.python_version()}; {'every core busy; ' if args.busy else ''}{args.runs} runs each, alternating; "
           f"load average before {before}, after {loadavg()}")
     print("\n| command | median s | runs (s) | the runs' own seconds, summed (median) |\n|---|---|---|---|")
     for name in settings:

@@ -62,7 +62,7 @@ class _Bar:
 @click.option("--init", metavar="CKPT", type=click.Path(path_type=str), default=None,
               help="Start from this checkpoint's weights (and masks) instead of a fresh model.")
 @click.option("--workers", metavar="N", type=click.IntRange(min=1), default=None,
-              help="Threads per batch, one BLAS thread each [default: 2 when the thread budget (graphtools --threads) allows, for hidden >= 128 and batch >= 64].")
+              help="Workers per batch (this process and worker processes), one BLAS thread each [default: 2 when the thread budget (graphtools --threads) allows, for hidden >= 128 and batch >= 64].")
 @click.option("--output", "-o", type=OUTPUT, metavar="CKPT", required=True,
               help="Checkpoint to write (after every epoch, atomically).")
 def train(cell, hidden, layers, dataset, data, epochs, batch_size, lr, optimizer, clip, seed, limit, mask, init,

@@ -37,7 +37,7 @@ class TrainConfig:
     limit: int | None = None
     mask: str | None = None
     init: str | None = None
-    workers: int | None = None  # threads per batch; None: 2 on a multi-core machine from hidden 128, batch 64
+    workers: int | None = None  # workers per batch; None: 2 on a multi-core machine from hidden 128, batch 64
     extra: dict = field(default_factory=dict)
 
     @property

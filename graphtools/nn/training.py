@@ -272,7 +272,7 @@ def check_fit_arguments(model: SequenceClassifier, x: np.ndarray, y: np.ndarray,
 
 
 def default_workers(model: SequenceClassifier, batch_size: int) -> int:
-    """Threads per batch when not given: 2 (when the thread budget allows) from hidden size 128
+    """Workers per batch when not given: 2 (when the thread budget allows) from hidden size 128
     and batch 64 on, where they pay off (measured), else 1."""
     return min(threads(), 2) if batch_size >= 64 and model.hidden_size >= 128 else 1
 
