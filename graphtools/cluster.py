@@ -26,8 +26,8 @@ LOCAL_CONFIG = {
     # glibc's adaptive mmap threshold, so every large array became a fresh mmap with its page
     # faults: the quick sweep's runs took 6-8% longer (docs/benchmarks.md).  The other defaults stay.
     "distributed.nanny.pre-spawn-environ": {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1},
-    # periodic housekeeping, every 20 ms / 100 ms / 500 ms by default, took 12% of a core on an idle
-    # 2-worker cluster; at these intervals 4% (blocked-loop warnings and memory limits still work)
+    # periodic housekeeping, every 20 ms / 100 ms / 500 ms by default, took about 10% of a core on an
+    # idle 2-worker cluster; at these intervals 2-2.5% (blocked-loop warnings, memory limits still work)
     "distributed.admin.tick.interval": "1s",
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "2s",
