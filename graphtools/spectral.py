@@ -51,7 +51,8 @@ GRAM_RTOL = 1e-3
 #: Largest dense copy (entries) the Gram route makes of a component; above it ``G`` is a sparse product.
 GRAM_DENSE_ENTRIES = 1 << 22
 
-#: Lanczos basis size of the ARPACK route (measured on the H = 2048 benchmark layers: docs/benchmarks.md).
+#: Lanczos basis size of the ARPACK route: 0.92x the time of svds' default on the H = 2048 benchmark
+#: layers, the same digits (benchmarks/bench_arpack.py, docs/benchmarks.md).
 ARPACK_NCV = 48
 
 #: Largest matrix (entries) whose dense Gram matrix ``method="gram"`` may form; 2^26 float32 = 256 MB.
@@ -101,8 +102,8 @@ def _arpack_top(M: sp.csr_matrix, k: int) -> np.ndarray:
     m, n = M.shape
     v0 = np.random.default_rng(0).uniform(0.5, 1.5, size=min(m, n))
     with blas_limit(threads_for(30.0 * (m + n) * k * k)):  # ARPACK's dense work: vectors times its basis
-        # a Krylov basis of ARPACK_NCV vectors, not svds' default 2k+1 -> 20: sigma_2 of a pruned layer
-        # sits at the edge of the bulk of the spectrum, where fewer restarts save 8-10% of the products
+        # a Krylov basis of ARPACK_NCV vectors, not svds' default of 20: sigma_2 of a pruned layer sits
+        # at the edge of the bulk of the spectrum, where fewer restarts save time (benchmarks/bench_arpack.py)
         ncv = ARPACK_NCV if 2 * k + 1 < ARPACK_NCV < min(m, n) else None  # else svds' own choice
         vt = svds(M, k=k, tol=0, v0=v0, ncv=ncv, return_singular_vectors="vh", solver="arpack")[2]
         # Rayleigh-Ritz on the converged right singular subspace: accurate small sigmas.

@@ -3,8 +3,8 @@
 Why processes.  :meth:`SequenceClassifier.parallel_loss_and_grads` splits a batch over threads,
 but a step of an LSTM is some forty small numpy calls, and every one of them gives the GIL away
 and takes it back: two threads doing a part each took 16.5-18.2 ms a part where one alone took
-12.8-13.6 ms, while two processes took 12.3-13.0 ms (LSTM-128, parts of 64 examples, one BLAS
-thread each, forward and backward; ``benchmarks/bench_workers.py``, two runs).  So :class:`Replicas` runs ``workers - 1``
+12.4-13.6 ms, while two processes took 12.3-13.6 ms (LSTM-128, parts of 64 examples, one BLAS
+thread each, forward and backward; ``benchmarks/bench_workers.py``, three runs).  So :class:`Replicas` runs ``workers - 1``
 spawned processes next to the caller, each with a replica of the model whose parameters *are* the
 caller's: one block of shared memory holds the parameters, the batch, its labels and one gradient
 buffer per worker.  The caller's optimiser updates the parameters in place; a batch costs one
