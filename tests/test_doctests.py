@@ -1,4 +1,4 @@
-"""The Examples sections of the public API run as doctests: prune, the data loaders, nn, text, jsonvalues, validate."""
+"""The Examples sections of the public API run as doctests: prune, the data loaders, nn (and its worker processes), text, jsonvalues, validate."""
 
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ MODULES = {
     "graphtools.nn.classifier": 1,
     "graphtools.nn.training": 1,
     "graphtools.nn.run": 2,
+    "graphtools.nn.replicas": 3,
 }
 
 

@@ -47,7 +47,11 @@ _ALIGN = 64
 
 
 def _layout(entries: list[tuple[str, tuple, np.dtype]]) -> tuple[dict, int]:
-    """Offsets of ``(key, shape, dtype)`` arrays packed into one buffer, each 64-byte aligned."""
+    """Offsets of ``(key, shape, dtype)`` arrays packed into one buffer, each 64-byte aligned.
+
+    >>> _layout([("a", (3,), np.float32), ("b", (2, 2), np.int64)])
+    ({'a': (0, (3,), '<f4'), 'b': (64, (2, 2), '<i8')}, 128)
+    """
     offsets, size = {}, 0
     for key, shape, dtype in entries:
         offsets[key] = (size, shape, np.dtype(dtype).str)
@@ -66,7 +70,14 @@ def _views(buffer, offsets: dict) -> dict[str, np.ndarray]:
 
 def can_spawn() -> bool:
     """Whether worker processes can be started here (POSIX: file descriptors are passed to them);
-    else the caller keeps to threads."""
+    else the caller keeps to threads.
+
+    Example
+    -------
+    >>> import os
+    >>> can_spawn() == (os.name == "posix")
+    True
+    """
     return os.name == "posix"
 
 
@@ -225,7 +236,10 @@ class Replicas:
 
 
 def serve(socket_fd: int, memory_fd: int) -> None:
-    """A worker's main (``python -c``): map the shared block, then compute the parts asked for."""
+    """A worker's main, run by :class:`Replicas` as ``python -c`` with two inherited descriptors:
+    ``socket_fd``, its end of the caller's socket (the first message is the layout, the model's
+    shape and masks, and its replica number; then one ``(command, start, stop)`` per batch part,
+    ``None`` to stop), and ``memory_fd``, the shared block to map.  Not for direct use."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C
     connection = Connection(socket_fd)
     buffer = mmap.mmap(memory_fd, 0)
