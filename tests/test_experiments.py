@@ -403,7 +403,7 @@ hidden = 16
 
 
 def _interrupted_sweep(tmp_path, jobs, how):
-    """Start a sweep, signal it with ``how`` once 3 records are written; returns (config, out, stderr).
+    """Start a sweep, signal it with ``how`` once 3 records are written; returns (config, out).
     Twice, on a 2-core machine loaded well beyond its cores, the sweep exited with status 0 (it had
     finished: the signal found nothing to stop); then the attempt is made again with more runs
     left to do (never more than three attempts)."""

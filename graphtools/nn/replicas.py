@@ -4,9 +4,9 @@ Why processes.  :meth:`SequenceClassifier.parallel_loss_and_grads` splits a batc
 but a step of an LSTM is some forty small numpy calls, and every one of them gives the GIL away
 and takes it back: two threads doing a part each took 16.5-18.2 ms a part where one alone took
 12.4-13.6 ms, while two processes took 12.3-13.6 ms (LSTM-128, parts of 64 examples, one BLAS
-thread each, forward and backward; ``benchmarks/bench_workers.py``, three runs).  So :class:`Replicas` runs ``workers - 1``
-spawned processes next to the caller, each with a replica of the model whose parameters *are* the
-caller's: one block of shared memory holds the parameters, the batch, its labels and one gradient
+thread each, forward and backward; ``benchmarks/bench_workers.py``, three runs).  So
+:class:`Replicas` runs ``workers - 1`` worker processes next to the caller, each with a replica of
+the model whose parameters *are* the caller's: one block of shared memory holds the parameters, the batch, its labels and one gradient
 buffer per worker.  The caller's optimiser updates the parameters in place; a batch costs one
 message to each worker (which rows to take) and one back (its loss and logits).  The block is a
 file in ``/dev/shm`` (or the temporary folder) removed as soon as it is created, mapped by the
@@ -107,7 +107,6 @@ class Replicas:
             raise ValueError("Replicas needs at least 2 workers (the caller is one)")
         self.model, self.workers = model, workers
         self.rows = max(int(rows), MIN_ROWS)
-        self.buffer = None
         entries = [(f"param:{name}", value.shape, value.dtype) for name, value in model.params.items()]
         entries += [("input", (self.rows, *example_shape), dtype), ("labels", (self.rows,), np.int64)]
         entries += [(f"grad{r}:{name}", value.shape, value.dtype)

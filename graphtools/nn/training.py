@@ -309,9 +309,9 @@ def fit(model: SequenceClassifier, x: np.ndarray, y: np.ndarray, *, optimizer: s
     workers : int, optional
         Workers per batch, each computing the gradient of a part of it with one BLAS thread (the
         combined gradient is that of the whole batch): this process and ``workers - 1`` processes
-        sharing the model's memory (:mod:`graphtools.nn.replicas`; threads where that cannot be done,
-        off POSIX); default :func:`default_workers`.  With one
-        worker BLAS gets :func:`graphtools.threads.threads_for` the largest product of a step.
+        sharing the model's memory (:mod:`graphtools.nn.replicas`; threads off POSIX); default
+        :func:`default_workers`.  With one worker BLAS gets :func:`graphtools.threads.threads_for`
+        the largest product of a step.
     on_epoch : callable, optional
         ``on_epoch(record)`` as each epoch ends, before the next starts.
 
