@@ -190,11 +190,7 @@ class _VertexSystem:
         self.counts = np.diff(M.indptr)
         self.degree = np.concatenate([self.counts, np.bincount(M.indices, minlength=M.shape[1])]).astype(float)
         self.W = sp.csr_matrix((np.empty(M.nnz), M.indices, M.indptr), shape=M.shape)
-        position = sp.csr_matrix((np.arange(1, M.nnz + 1, dtype=np.float64), M.indices, M.indptr),
-                                 shape=M.shape).T.tocsr()
-        self.order = (position.data - 1).astype(np.int32 if M.nnz < 2**31 else np.int64)
-        position.data = np.empty(M.nnz)
-        self.WT = position
+        self.WT = self.W.T  # a CSC view sharing W's arrays: W^T products need no transposed copy
 
     def values(self, x):
         """``(Z(x), T)`` with ``T_uv`` in ``M``'s CSR order (built in place: two edge-sized arrays)."""
@@ -206,7 +202,7 @@ class _VertexSystem:
         np.sqrt(T, out=T)
         sums = np.empty_like(x)
         sums[:m] = np.add.reduceat(T, M.indptr[:-1])
-        sums[m:] = np.bincount(M.indices, weights=T, minlength=M.shape[1])
+        sums[m:] = sp.csr_matrix((T, M.indices, M.indptr), shape=M.shape).T @ np.ones(m)  # column sums
         return (2.0 - self.degree + sums) / (2.0 * x), T
 
     def jacobian(self, x, Z, T):
@@ -214,7 +210,7 @@ class _VertexSystem:
         overwritten)."""
         m = self.m
         self.W.data = np.reciprocal(T, out=T)
-        np.take(T, self.order, out=self.WT.data)
+        self.WT = self.W.T
         weighted = np.empty_like(x)
         weighted[:m] = self.W @ x[m:]
         weighted[m:] = self.WT @ x[:m]
@@ -235,7 +231,7 @@ class _VertexSystem:
         squared), LU-factored once for both right-hand sides of a Newton step."""
         m, n = self.m, diagonal.size
         rows_first = m >= n - m
-        W = self.W if rows_first else self.WT  # A (eliminated) x C
+        W = self.W if rows_first else self.W.T.tocsr()  # A (eliminated) x C
         inverse = 1.0 / (diagonal[:m] if rows_first else diagonal[m:])
         D_C = diagonal[m:] if rows_first else diagonal[:m]
         c = D_C.size
@@ -375,7 +371,7 @@ def _dual_at(system, x, target, rtol, steps=30):
     g2 = {"A": g2_a, "B": g2_b}
     def successors(q, side):  # (N^T q) on the other half: the weight of the edges that each continues
         if side == "A":  # q on A (output -> input), into each input, then edges input -> output
-            into = np.bincount(cols, weights=q, minlength=M.shape[1])
+            into = sp.csr_matrix((q, cols, M.indptr), shape=M.shape).T @ np.ones(m)
             out = into[cols]
         else:  # q on B (input -> output), into each output
             out = np.repeat(np.add.reduceat(q, M.indptr[:-1]), counts)
@@ -427,7 +423,7 @@ def _fast_bounds(M, rtol):
         if found is None:
             return None
         upper, x = found
-        system.WT = system.order = None  # the dual needs neither: free them first
+        system.WT = None  # the dual does not need it
         lower = _dual_at(system, x, upper, rtol)
     if not (math.isfinite(upper) and 0 < lower <= upper * (1 + 1e-12)) or upper - lower > rtol * upper:
         return None

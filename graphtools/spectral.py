@@ -33,7 +33,7 @@ import math
 import numpy as np
 import scipy.linalg as la
 import scipy.sparse as sp
-from scipy.sparse.linalg import eigsh, svds
+from scipy.sparse.linalg import LinearOperator, eigsh, svds
 
 from graphtools.cover import cover_radius  # noqa: F401  (re-exported: graphtools.spectral.cover_radius)
 from graphtools.structure import as_csr, bipartite_components, edge_components, input_degrees, output_degrees
@@ -105,7 +105,11 @@ def _arpack_top(M: sp.csr_matrix, k: int) -> np.ndarray:
         # a Krylov basis of ARPACK_NCV vectors, not svds' default of 20: sigma_2 of a pruned layer sits
         # at the edge of the bulk of the spectrum, where fewer restarts save time (benchmarks/bench_arpack.py)
         ncv = ARPACK_NCV if 2 * k + 1 < ARPACK_NCV < min(m, n) else None  # else svds' own choice
-        vt = svds(M, k=k, tol=0, v0=v0, ncv=ncv, return_singular_vectors="vh", solver="arpack")[2]
+        # an operator over M and its CSC view M^T: svds given M itself would copy it once for M^T
+        MT = M.T
+        operator = LinearOperator(M.shape, matvec=M.__matmul__, rmatvec=MT.__matmul__, matmat=M.__matmul__,
+                                  rmatmat=MT.__matmul__, dtype=M.dtype)
+        vt = svds(operator, k=k, tol=0, v0=v0, ncv=ncv, return_singular_vectors="vh", solver="arpack")[2]
         # Rayleigh-Ritz on the converged right singular subspace: accurate small sigmas.
         return np.linalg.svd(M @ vt.T, compute_uv=False)[:k]
 
@@ -243,8 +247,13 @@ def normalized_biadjacency(B) -> sp.csr_matrix:
     row_sum = np.asarray(M.sum(axis=1)).ravel()
     col_sum = np.asarray(M.sum(axis=0)).ravel()
     rows, cols = np.flatnonzero(row_sum > 0), np.flatnonzero(col_sum > 0)
-    M = M[rows][:, cols]
-    return sp.diags(1.0 / np.sqrt(row_sum[rows])) @ M @ sp.diags(1.0 / np.sqrt(col_sum[cols]))
+    if rows.size < M.shape[0] or cols.size < M.shape[1]:
+        M = M[rows][:, cols]
+    # (a_ij r_i) c_j in place, the rounding of D_R^{-1/2} @ M @ D_L^{-1/2} without two sparse products
+    M.data *= np.repeat(1.0 / np.sqrt(row_sum[rows]), np.diff(M.indptr))
+    M.data *= (1.0 / np.sqrt(col_sum[cols]))[M.indices]
+    M.eliminate_zeros()  # an underflow, as the products would drop it
+    return M
 
 
 def normalized_gap(B, method: str = "auto") -> float | None:

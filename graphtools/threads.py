@@ -15,7 +15,10 @@ threads to be scheduled: a 256 x 64 SVD took 130 ms instead of 0.1 ms, and even 
 * **parallel workers share a budget**: :func:`threads` (the number set, else the
   cores this process may run on) is what data-parallel workers and ``sweep --jobs``
   processes divide among themselves (:func:`worker_threads`), each worker on one
-  BLAS thread, so workers x BLAS threads never exceeds the budget.
+  BLAS thread, so workers x BLAS threads never exceeds the budget;
+* **independent measurements may share the budget too**: :func:`run_concurrently` runs
+  a few calls whose work releases the GIL (sparse products, ARPACK's matrix products,
+  numpy's LAPACK) on up to :func:`threads` threads, each with its share of BLAS threads.
 
 :func:`set_threads` (the CLI calls it once, at start) records the number and applies
 :func:`blas_threads` to every loaded BLAS library; library entry points (analysis,
@@ -29,6 +32,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import queue
+import threading
 
 import numpy  # noqa: F401  (loads numpy's OpenBLAS before the controller looks)
 import scipy.linalg  # noqa: F401  (and scipy's own OpenBLAS)
@@ -48,7 +53,7 @@ def _env_openblas() -> int | None:
 
 # ``ceiling``: an upper bound of the BLAS threads set now, when known without asking the libraries
 # (what OpenBLAS was started with, or what set_threads applied): blas_limit then needs no controller.
-_state: dict = {"threads": None, "blas": None, "controller": None, "ceiling": _env_openblas()}
+_state: dict = {"threads": None, "blas": None, "controller": None, "ceiling": _env_openblas(), "held": 0}
 
 
 def available_cores() -> int:
@@ -206,7 +211,9 @@ def blas_limit(n: int):
     """
     n = max(1, int(n))
     ceiling = _state["ceiling"]
-    if n >= (ceiling if ceiling is not None else current_threads()):
+    if _state["held"] or n >= (ceiling if ceiling is not None else current_threads()):
+        # (while run_concurrently's workers run, the limit it set holds: no worker changes the
+        # process-wide setting under another)
         yield
         return
     with _controller().limit(limits=n, user_api="blas"):
@@ -232,10 +239,72 @@ def with_blas_threads(function):
     return wrapper
 
 
+def run_concurrently(tasks, *, workers: int | None = None) -> list:
+    """Call every one of ``tasks`` (callables without arguments) and return their results in
+    order, on up to ``workers`` threads (default :func:`threads`), the calling thread included.
+
+    With ``n = min(len(tasks), workers)`` threads each task runs under :func:`worker_threads`
+    ``(n)`` BLAS threads, so threads times BLAS threads stay within the budget; while they run,
+    :func:`blas_limit` inside a task changes nothing (the limit is process-wide).  Threads pay off
+    only for work that releases the GIL; pass the longest tasks first: each thread takes the next
+    task in order, the calling thread the first (its memory then comes from the main allocator
+    arena, not a new per-thread one).  One thread (``n <= 1``) calls the tasks in turn.  The first
+    task (in order) that raised has its exception re-raised once the other threads have ended; an
+    interrupt in the calling thread is raised at once (the other threads are daemons).
+
+    Example
+    -------
+    >>> run_concurrently([lambda: 1 + 1, lambda: 'b'], workers=2)
+    [2, 'b']
+    """
+    tasks = list(tasks)
+    count = min(len(tasks), threads() if workers is None else max(1, int(workers)))
+    if count <= 1:
+        return [task() for task in tasks]
+    pending: queue.SimpleQueue = queue.SimpleQueue()
+    for index in range(len(tasks)):
+        pending.put(index)
+    results: list = [None] * len(tasks)
+    errors: list = [None] * len(tasks)
+
+    def work(caught):
+        while True:
+            try:
+                index = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[index] = tasks[index]()
+            except caught as error:  # re-raised in the calling thread
+                errors[index] = error
+
+    with blas_limit(worker_threads(count)), _held():
+        helpers = [threading.Thread(target=work, args=(BaseException,), name=f"graphtools-{i}", daemon=True)
+                   for i in range(1, count)]
+        for thread in helpers:
+            thread.start()
+        work(Exception)
+        for thread in helpers:
+            thread.join()
+    for error in errors:
+        if error is not None:
+            raise error
+    return results
+
+
+@contextlib.contextmanager
+def _held():
+    _state["held"] += 1
+    try:
+        yield
+    finally:
+        _state["held"] -= 1
+
+
 def single_threaded():
     """``blas_limit(1)``: for parallel workers and small work."""
     return blas_limit(1)
 
 
 __all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "parse_threads",
-           "set_threads", "single_threaded", "threads", "threads_for", "with_blas_threads", "worker_threads"]
+           "run_concurrently", "set_threads", "single_threaded", "threads", "threads_for", "with_blas_threads", "worker_threads"]

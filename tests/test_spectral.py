@@ -144,6 +144,47 @@ def test_components_and_degrees_match_networkx():
     assert [G.degree(("out", i)) for i in range(30)] == output_degrees(W).tolist()
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_components_equal_scipys_search_label_for_label(seed):
+    """The sweep shortcut for one component with edges, and the general search, against scipy's
+    search on the whole adjacency: same count, same labels (isolated nodes, negative weights,
+    disconnected graphs and long paths that the sweeps cannot cross included)."""
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(seed)
+    cases = [np.eye(7), np.eye(6, 9, 1) + np.eye(6, 9), np.zeros((3, 4))]
+    cases[-1][1, 2] = -2.0
+    for k in range(300):
+        m, n = rng.integers(1, 14, 2)
+        W = (rng.random((m, n)) < rng.random()) * rng.uniform(-1 if k % 2 else 0.1, 2, (m, n))
+        cases.append(W)
+    shortcut = 0
+    for W in cases:
+        M = sp.csr_matrix(W)
+        M.eliminate_zeros()
+        m, n = M.shape
+        adjacency = sp.bmat([[sp.csr_matrix((m, m)), M], [M.T, sp.csr_matrix((n, n))]]).tocsr()
+        count, labels = connected_components(adjacency, directed=False)
+        got = bipartite_components(W)
+        assert got[0] == count and got[1].tolist() == labels.tolist()
+        shortcut += M.nnz > 0 and (M.data > 0).all() and len(set(labels[np.r_[np.diff(M.indptr), np.diff(M.tocsc().indptr)] > 0])) == 1
+    assert shortcut > 50  # the shortcut's case was exercised
+
+
+def test_normalized_biadjacency_rounds_as_the_diagonal_products():
+    rng = np.random.default_rng(2)
+    W = rng.uniform(0.1, 3, (50, 70)) * (rng.random((50, 70)) < 0.2)
+    W[3] = 0
+    W[:, 5] = 0
+    A = abs(sp.csr_matrix(W))
+    r, c = np.asarray(A.sum(1)).ravel(), np.asarray(A.sum(0)).ravel()
+    rows, cols = np.flatnonzero(r > 0), np.flatnonzero(c > 0)
+    expected = sp.diags(1 / np.sqrt(r[rows])) @ A[rows][:, cols] @ sp.diags(1 / np.sqrt(c[cols]))
+    got = normalized_biadjacency(W)
+    assert got.shape == expected.shape and (got != expected).nnz == 0
+    assert got.data.tobytes() == sp.csr_matrix(expected).data.tobytes()
+
+
 def test_ramanujan_bound_uses_non_isolated_average_degrees():
     B = np.zeros((5, 6))
     B[0, :3] = 1  # output 0 -> inputs 0,1,2

@@ -135,3 +135,57 @@ def test_the_command_line_starts_openblas_on_one_thread():
     asked = subprocess.run([sys.executable, "-c", code], env={**clean, "OPENBLAS_NUM_THREADS": "2"},
                            capture_output=True, text=True, check=True)
     assert asked.stdout.strip() == "2"
+
+
+def test_run_concurrently_keeps_order_and_shares_the_budget(clean):
+    import threading
+
+    T.set_threads(4, blas=4)
+    seen = []
+
+    def task(i):
+        def run():
+            seen.append((threading.current_thread().name, T.current_threads()))
+            with T.blas_limit(4):  # a task cannot raise the process-wide limit under another
+                inside = T.current_threads()
+            return i * i, inside
+        return run
+
+    results = T.run_concurrently([task(i) for i in range(6)], workers=2)
+    assert [r[0] for r in results] == [0, 1, 4, 9, 16, 25]
+    assert all(r[1] == 2 for r in results)  # 4 threads shared by 2 workers
+    assert all(count == 2 for _, count in seen)
+    assert {name for name, _ in seen} <= {threading.current_thread().name, "graphtools-1"}
+    assert T.current_threads() == 4  # restored afterwards
+
+
+def test_run_concurrently_reraises_the_first_failure_in_order(clean):
+    done = []
+
+    def fail(message):
+        def run():
+            raise ValueError(message)
+        return run
+
+    with pytest.raises(ValueError, match="first"):
+        T.run_concurrently([lambda: done.append(1), fail("first"), fail("second"), lambda: done.append(2)], workers=2)
+    assert sorted(done) == [1, 2]  # every task still ran
+
+
+def test_run_concurrently_on_one_thread_calls_in_turn(clean):
+    import threading
+
+    names = T.run_concurrently([lambda: threading.current_thread().name] * 3, workers=1)
+    assert names == [threading.current_thread().name] * 3
+
+
+def test_concurrent_measurements_give_the_serial_report_bit_for_bit(clean):
+    from graphtools.analysis import CONCURRENT_MIN_EDGES, analyze_weight
+
+    rng = np.random.default_rng(3)
+    W = rng.standard_normal((400, 300)) * (rng.random((400, 300)) < 0.3)
+    assert np.count_nonzero(W) >= CONCURRENT_MIN_EDGES  # the concurrent path is taken
+    T.set_threads(1)
+    serial = analyze_weight(W, "w")
+    T.set_threads(2)
+    assert analyze_weight(W, "w") == serial
