@@ -15,15 +15,18 @@ Cases (each a fresh process, median of --runs, ratios from the same run):
   Both load the file and are timed from process start, imports included.
 * peak RSS / file size of ``graphtools analyze`` on the H = 2048 file.
 
-Run:  python benchmarks/bench_analyze.py [--runs 5] [--sizes 128 512 2048] [--quick]
+Run:  python benchmarks/bench_analyze.py [--runs 5] [--sizes 128 512 2048] [--quick] [--busy]
 (``--quick``: 3 runs, H = 128 and 512 only; the H = 2048 file is ~190 MB, written to a
-temporary folder and removed).  Prints Markdown rows.
+temporary folder and removed; ``--busy``: every case, graphtools and baselines alike, with one
+CPU hog per core, ``bench_busy.busy``, as on a shared machine; peak memory is then not measured).
+Prints Markdown rows.
 """
 
 from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import os
 import statistics
 import subprocess
@@ -110,7 +113,16 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="*", default=[128, 512, 2048])
     parser.add_argument("--quick", action="store_true", help="3 runs, H = 128 and 512 only")
+    parser.add_argument("--busy", action="store_true", help="with one CPU hog per core (bench_busy.busy)")
     args = parser.parse_args()
+    sys.path.insert(0, HERE)
+    from bench_busy import busy
+
+    with busy() if args.busy else contextlib.nullcontext():
+        measure(args)
+
+
+def measure(args) -> None:
     if args.quick:
         args.runs, args.sizes = 3, [h for h in args.sizes if h <= 512]
     # bytecode for graphtools as an installed package has it (numpy and scipy have theirs): a checkout
@@ -119,7 +131,8 @@ def main() -> None:
         compileall.compile_dir(os.path.join(HERE, "..", folder), quiet=1)
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"load average at start: {' '.join(load)}; {os.cpu_count()} cores; median of {args.runs} runs\n")
+    print(f"load average at start: {' '.join(load)}; {os.cpu_count()} cores; {'every core busy; ' if args.busy else ''}"
+          f"median of {args.runs} runs\n")
     print("| case | graphtools (s) | baseline (s) | ratio |")
     print("|---|---|---|---|")
     floor = median([sys.executable, "-c", "import numpy, scipy.sparse.linalg"], args.runs)
@@ -137,7 +150,7 @@ def main() -> None:
             print(f"| analyze 2-layer LSTM H={hidden} vs bare scipy ({best}; "
                   + ", ".join(f"{r} {t:.3f}" for r, t in routes.items())
                   + f") | {ours:.3f} | {routes[best]:.3f} | {ours / routes[best]:.2f} |")
-            if hidden == 2048:
+            if hidden == 2048 and not args.busy:
                 size = os.path.getsize(path) / 2**20
                 peak = statistics.median(peak_rss_mb(graphtools_cmd(path)) for _ in range(min(args.runs, 3)))
                 bare = peak_rss_mb([sys.executable, "-c", f"import numpy as np; f = np.load({path!r}); "
