@@ -403,6 +403,7 @@ def _dual_at(system, x, target, rtol, steps=30):
             if target - best <= rtol * target / 50:
                 break
         p, bp, previous, side = following, b_following, total, other
+        b_following = None  # bp's only name, so that `bp = None` above frees it
     return best
 
 
