@@ -278,7 +278,7 @@ class _VertexSystem:
         scale = np.append(1.0 / magnitude, float(np.mean(magnitude)) / n)
         A = LinearOperator((n + 1, n + 1), matvec=product, dtype=np.float64)
         P = LinearOperator((n + 1, n + 1), matvec=lambda v: scale * v.ravel(), dtype=np.float64)
-        v, info = minres(A, np.append(rhs, -n * last), M=P, rtol=1e-10, maxiter=500)
+        v, info = minres(A, np.append(rhs, -n * last), M=P, rtol=MINRES_RTOL, maxiter=500)
         return v[:n], float(v[n]), info == 0
 
 
@@ -430,6 +430,11 @@ def _fast_bounds(M, rtol):
         return None
     return lower, upper
 
+
+#: Relative residual of the fast route's MINRES solves.  Newton's steps need no more: the bounds are certified
+#: from ``max Z`` and the dual bound, evaluated exactly wherever the path goes, and at 1e-6 the H = 512 and
+#: H = 2048 benchmark layers take a third fewer products than at 1e-10 for the same bracket width (~1e-8).
+MINRES_RTOL = 1e-6
 
 #: The fast route solves its Newton systems directly (dense, the shorter side squared) when the
 #: shorter side has at most this many nodes, with MINRES otherwise.

@@ -171,6 +171,28 @@ def test_components_equal_scipys_search_label_for_label(seed):
     assert shortcut > 50  # the shortcut's case was exercised
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16, np.int8, bool])
+@pytest.mark.parametrize("layout", ["C", "F", "strided"])
+def test_dense_weights_become_the_csr_scipy_builds(dtype, layout, monkeypatch):
+    """as_csr reads a dense array in blocks of rows (several blocks here): the same float64 CSR
+    matrix, bit for bit, as scipy's route from the dense array, whatever the dtype and memory layout."""
+    import graphtools.structure as structure
+    from graphtools.structure import as_csr
+
+    monkeypatch.setattr(structure, "DENSE_BLOCK_ENTRIES", 64)
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal((37, 23)) * (rng.random((37, 23)) < 0.3)
+    W[2, 3], W[5] = -0.0, 0.0
+    W = W.astype(dtype)
+    W = {"C": W, "F": np.asfortranarray(W), "strided": W[::2, ::3]}[layout]
+    expected = sp.csr_matrix(W.astype(np.float32) if W.dtype == np.float16 else W).astype(np.float64)
+    expected.eliminate_zeros()
+    got = as_csr(W)
+    assert got.has_canonical_format and got.dtype == np.float64 and got.indices.dtype == expected.indices.dtype
+    assert got.indptr.tolist() == expected.indptr.tolist() and got.indices.tolist() == expected.indices.tolist()
+    assert got.data.tobytes() == expected.data.tobytes()
+
+
 def test_normalized_biadjacency_rounds_as_the_diagonal_products():
     rng = np.random.default_rng(2)
     W = rng.uniform(0.1, 3, (50, 70)) * (rng.random((50, 70)) < 0.2)
