@@ -70,6 +70,24 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def other_runnable(path: str = "/proc/loadavg") -> int | None:
+    """How many threads on this machine other than the calling one are ready to run right now: the
+    kernel's count of runnable threads (the fourth field of ``/proc/loadavg``, ``running/total``),
+    less this one; None where that file is absent or unreadable.
+
+    Example
+    -------
+    >>> other_runnable("/no/such/file") is None
+    True
+    """
+    try:
+        with open(path) as handle:
+            running = int(handle.read().split()[3].split("/")[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return max(0, running - 1)
+
+
 def parse_threads(value, source: str = "threads") -> int:
     """``value`` as a whole number of threads >= 1, or a GraphtoolsError naming ``source``.
 
@@ -241,7 +259,8 @@ def with_blas_threads(function):
 
 def run_concurrently(tasks, *, workers: int | None = None) -> list:
     """Call every one of ``tasks`` (callables without arguments) and return their results in
-    order, on up to ``workers`` threads (default :func:`threads`), the calling thread included.
+    order, on up to ``workers`` threads (default :func:`threads`), the calling thread included, and
+    no more than there are cores free of other runnable threads right now (:func:`other_runnable`).
 
     With ``n = min(len(tasks), workers)`` threads each task runs under :func:`worker_threads`
     ``(n)`` BLAS threads, so threads times BLAS threads stay within the budget; while they run,
@@ -259,6 +278,13 @@ def run_concurrently(tasks, *, workers: int | None = None) -> list:
     """
     tasks = list(tasks)
     count = min(len(tasks), threads() if workers is None else max(1, int(workers)))
+    if count > 1:
+        # a helper thread only on a core that nothing else wants now: where other processes keep the
+        # cores busy, Python threads hand the GIL to threads that are not running and are much slower
+        # than one thread (docs/benchmarks.md: 27 s against 16 s at H = 2048 with a CPU hog per core)
+        others = other_runnable()
+        if others is not None:
+            count = min(count, max(1, available_cores() - others))
     if count <= 1:
         return [task() for task in tasks]
     pending: queue.SimpleQueue = queue.SimpleQueue()
@@ -306,5 +332,5 @@ def single_threaded():
     return blas_limit(1)
 
 
-__all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "parse_threads",
+__all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "other_runnable", "parse_threads",
            "run_concurrently", "set_threads", "single_threaded", "threads", "threads_for", "with_blas_threads", "worker_threads"]

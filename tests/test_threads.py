@@ -137,7 +137,14 @@ def test_the_command_line_starts_openblas_on_one_thread():
     assert asked.stdout.strip() == "2"
 
 
-def test_run_concurrently_keeps_order_and_shares_the_budget(clean):
+@pytest.fixture
+def idle_machine(clean):
+    clean.setattr(T, "other_runnable", lambda: 0)  # whatever else runs while the tests do
+    clean.setattr(T, "available_cores", lambda: 4)
+    return clean
+
+
+def test_run_concurrently_keeps_order_and_shares_the_budget(idle_machine):
     import threading
 
     T.set_threads(4, blas=4)
@@ -159,7 +166,7 @@ def test_run_concurrently_keeps_order_and_shares_the_budget(clean):
     assert T.current_threads() == 4  # restored afterwards
 
 
-def test_run_concurrently_reraises_the_first_failure_in_order(clean):
+def test_run_concurrently_reraises_the_first_failure_in_order(idle_machine):
     done = []
 
     def fail(message):
@@ -172,20 +179,61 @@ def test_run_concurrently_reraises_the_first_failure_in_order(clean):
     assert sorted(done) == [1, 2]  # every task still ran
 
 
-def test_run_concurrently_on_one_thread_calls_in_turn(clean):
+def test_run_concurrently_on_one_thread_calls_in_turn(idle_machine):
     import threading
 
     names = T.run_concurrently([lambda: threading.current_thread().name] * 3, workers=1)
     assert names == [threading.current_thread().name] * 3
 
 
-def test_concurrent_measurements_give_the_serial_report_bit_for_bit(clean):
+@pytest.mark.parametrize("others,expected", [(0, 4), (1, 3), (3, 1), (9, 1), (None, 4)])
+def test_run_concurrently_takes_only_cores_nothing_else_wants(idle_machine, others, expected):
+    import threading
+
+    idle_machine.setattr(T, "other_runnable", lambda: others)
+    gate = threading.Barrier(expected, timeout=5) if expected > 1 else None
+
+    def task():
+        if gate is not None:
+            gate.wait()  # every thread started must be running at once
+        return threading.current_thread().name
+
+    names = T.run_concurrently([task] * expected, workers=4)
+    assert len(set(names)) == expected
+
+
+def test_other_runnable_reads_the_kernels_count(tmp_path):
+    path = tmp_path / "loadavg"
+    path.write_text("2.66 2.64 2.05 3/78 16513\n")
+    assert T.other_runnable(str(path)) == 2
+    path.write_text("garbage")
+    assert T.other_runnable(str(path)) is None
+    assert T.other_runnable() is None or T.other_runnable() >= 0
+
+
+def test_concurrent_measurements_give_the_serial_report_bit_for_bit(idle_machine):
+    import threading
+    import time
+
+    import graphtools.analysis as analysis
     from graphtools.analysis import CONCURRENT_MIN_EDGES, analyze_weight
+
+    names = set()
+    measure = analysis.top_singular_values
+
+    def spy(*args, **kwargs):
+        names.add(threading.current_thread().name)
+        time.sleep(0.05)  # each spectrum takes a while: the helper thread gets one
+        return measure(*args, **kwargs)
+
+    idle_machine.setattr(analysis, "top_singular_values", spy)
 
     rng = np.random.default_rng(3)
     W = rng.standard_normal((400, 300)) * (rng.random((400, 300)) < 0.3)
     assert np.count_nonzero(W) >= CONCURRENT_MIN_EDGES  # the concurrent path is taken
     T.set_threads(1)
     serial = analyze_weight(W, "w")
+    assert names == {threading.current_thread().name}
     T.set_threads(2)
     assert analyze_weight(W, "w") == serial
+    assert "graphtools-1" in names  # a helper thread measured a spectrum
