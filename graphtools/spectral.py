@@ -80,8 +80,15 @@ def _gram_top(M: sp.csr_matrix, k: int) -> np.ndarray:
     rows, s = A.shape
     row_nnz = np.diff(A.indptr).astype(np.float64)
     dense = rows * s <= GRAM_DENSE_ENTRIES and 16.0 * float(row_nnz @ row_nnz) > rows * s * s
+    # a 0/1 matrix's Gram entries are counts below 2^24, exact in float32 whatever the order of the sums:
+    # a float32 product gives the same G as any float64 one, in ~0.4x the time of the sparse product
+    binary = rows < 2**24 and rows * s <= GRAM_DENSE_ENTRIES and bool((A.data == 1.0).all())
     with blas_limit(threads_for(2.0 * rows * s * s + 4.0 * s**3)):
-        if dense:
+        if binary:
+            F = A.astype(np.float32).toarray()
+            G = (F.T @ F).astype(np.float64)
+            dense = False  # Rayleigh-Ritz below from the sparse A
+        elif dense:
             D = A.toarray()
             G = D.T @ D
         else:
