@@ -27,12 +27,20 @@ tanh over all 4H pre-activations gives ``tanh(a/2)`` for i, f, o and
 passes.  The LSTM also folds its inputs and biases into the per-step product
 (``[h_t | x_t | 1]`` times ``[W_hh | W_ih | b]^T``) instead of a separate input
 projection, and takes all its weight and bias gradients from one product.
+The LSTM's steps are feature-major: a step's product input ``[h_t; x_t; 1]`` is
+``(K, B)`` and its gates ``(4H, B)``, so each gate block is a contiguous
+``(H, B)`` array and every elementwise pass runs over contiguous memory (numpy
+pays per contiguous run: the same pass over the ``(B, H)`` column blocks of a
+``(B, 4H)`` array took about twice as long; LSTM-128, batch part 64: forward
+5.6 -> 4.6 ms, backward 9.2 -> 8.4 ms, measured).  The steps are laid side by
+side, ``(4H, T B)``, by one transposing copy for the weight-gradient product.
 Each step writes ``h_{t+1}`` straight into the next step's product input (the
 hidden states returned are a strided view of it: no copy per step), and
 backward computes the gate derivatives per step, on the step's gates while they
 are in cache, into buffers reused from step to step (no allocation per step).
 Every floating-point operation is the same, in the same order, as before these
-changes: results are bit-for-bit unchanged.  Gradients are returned in
+changes: results are bit-for-bit unchanged (checked on LSTM-128 in float32 and
+float64, forward and backward).  Gradients are returned in
 PyTorch's order.
 """
 
@@ -199,95 +207,102 @@ def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, ws):
     H, dtype = W_hh.shape[1], W_hh.dtype
     K = H + F + 1
     order = _ifog(H)
-    scale = np.ones(4 * H, dtype=dtype)
-    scale[:3 * H] = 0.5
-    # One product per step does it all: gates[t] = [h_t | x_t | 1] times [W_hh | W_ih | b]^T, gate
-    # rows in the internal order and pre-scaled.  Folding the inputs and the biases into the
-    # recurrent product is cheaper than a separate thin (K = F) input projection plus an addition
-    # per step, and backward gets all weight gradients from one product as well.
+    # One product per step does it all: gates[t] = [W_hh | W_ih | b] times [h_t; x_t; 1], gate
+    # rows in the internal order, the sigmoid rows pre-scaled by 1/2.  Folding the inputs and the
+    # biases into the recurrent product is cheaper than a separate thin (K = F) input projection
+    # plus an addition per step, and backward gets all weight gradients from one product as well.
     W = np.empty((4 * H, K), dtype=dtype)
     W[:, :H] = W_hh[order]
     W[:, H:H + F] = W_ih[order]
     W[:, -1] = (b_ih + b_hh)[order]
-    W *= scale[:, None]
-    Wt = np.ascontiguousarray(W.T)
-    # Z[t] = [h_t | x_t | 1]; step t writes h_{t+1} straight into Z[t + 1] (no copy), so the
-    # hidden states are the strided view Z[1:, :, :H]
-    Z = _empty(ws, "z", (T + 1, B, K), dtype)
-    Z[0, :, :H] = 0
-    Z[:T, :, H:H + F] = x
-    Z[:T, :, -1] = 1
-    Z[T, :, H:] = 0  # never read; kept defined
-    gates = _empty(ws, "gates", (T, B, 4 * H), dtype)  # activated i, f, o, g
-    cs = _empty(ws, "cs", (T + 1, B, H), dtype)
+    W[:3 * H] *= 0.5
+    # Feature-major steps: Z[t] = [h_t; x_t; 1] is (K, B) and each gate block of gates[t] an
+    # (H, B) block of its own, so every elementwise pass runs over contiguous memory.  Step t
+    # writes h_{t+1} straight into Z[t + 1, :H] (no copy).
+    Z = _empty(ws, "z", (T + 1, K, B), dtype)
+    Z[0, :H] = 0
+    Z[:T, H:H + F] = x.transpose(0, 2, 1)
+    Z[:T, -1] = 1
+    Z[T, H:] = 0  # never read; kept defined
+    gates = _empty(ws, "gates", (T, 4, H, B), dtype)  # activated i, f, o, g
+    cs = _empty(ws, "cs", (T + 1, H, B), dtype)
     cs[0] = 0
-    tcs = _empty(ws, "tcs", (T, B, H), dtype)
-    ig = _empty(ws, "ig", (B, H), dtype)
+    tcs = _empty(ws, "tcs", (T, H, B), dtype)
+    ig = _empty(ws, "ig", (H, B), dtype)
     for t in range(T):
         a = gates[t]
-        np.matmul(Z[t], Wt, out=a)
+        np.matmul(W, Z[t], out=a.reshape(4 * H, B))
         np.tanh(a, out=a)
-        sig = a[:, :3 * H]
+        sig = a[:3]
         sig *= 0.5
         sig += 0.5
-        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+        i, f, o, g = a
         c = cs[t + 1]
         np.multiply(f, cs[t], out=c)
         np.multiply(i, g, out=ig)
         c += ig
         np.tanh(c, out=tcs[t])
-        np.multiply(o, tcs[t], out=Z[t + 1, :, :H])
-    return Z[1:, :, :H], ("lstm", x, None, (gates, cs, tcs, Z), order, W_ih, W_hh)
+        np.multiply(o, tcs[t], out=Z[t + 1, :H])
+    hs = Z[1:, :H].transpose(0, 2, 1)  # (T, B, H), a view
+    return hs, ("lstm", x, None, (gates, cs, tcs, Z), order, W_ih, W_hh)
 
 
 def _lstm_backward(dhs, cache, need_dx, ws):
     _, x, _, (gates, cs, tcs, Z), order, W_ih, W_hh = cache
     T, B, F = x.shape
     H, dtype = W_hh.shape[1], W_hh.dtype
-    W = np.ascontiguousarray(W_hh[order])
-    dgates = _empty(ws, "dgates", gates.shape, dtype)
+    Wt = np.ascontiguousarray(W_hh[order].T)  # (H, 4H): dh = Wt times dL/d(pre-activation)
+    dgates = _empty(ws, "dgates", (T, 4 * H, B), dtype)  # dL/d(pre-activation), step by step
     last_only = dhs.ndim == 2
-    dh = _empty(ws, "dh", (B, H), dtype)
-    dh_next = _empty(ws, "dh_next", (B, H), dtype)
+    dh = _empty(ws, "dh", (H, B), dtype)
+    dh_next = _empty(ws, "dh_next", (H, B), dtype)
     if last_only:
-        dh[...] = dhs
+        dh[...] = dhs.T
     else:
         dh[...] = 0
-    dc = _empty(ws, "dc", (B, H), dtype)
+    dc = _empty(ws, "dc", (H, B), dtype)
     dc[...] = 0
-    tmp = _empty(ws, "tmp", (B, H), dtype)
-    dtc = _empty(ws, "dtc", (B, H), dtype)
-    deriv = _empty(ws, "deriv", (B, 4 * H), dtype)
+    tmp = _empty(ws, "tmp", (H, B), dtype)
+    dtc = _empty(ws, "dtc", (H, B), dtype)
+    da = _empty(ws, "da", (4, H, B), dtype)
+    deriv = _empty(ws, "deriv", (4, H, B), dtype)
     for t in range(T - 1, -1, -1):
         if not last_only:
-            dh += dhs[t]
-        a, da = gates[t], dgates[t]
-        i, f, o, g = a[:, :H], a[:, H:2 * H], a[:, 2 * H:3 * H], a[:, 3 * H:]
+            dh += dhs[t].T
+        a = gates[t]
+        i, f, o, g = a
         tc = tcs[t]
-        # dc += dh * o * (1 - tanh(c)^2), in this order (the results stay those of earlier versions)
+        # dc += dh * o * (1 - tanh(c)^2)
         np.multiply(tc, tc, out=dtc)
         np.subtract(1, dtc, out=dtc)
         np.multiply(dh, o, out=tmp)
         tmp *= dtc
         dc += tmp
         # dL/d(activation) of i, f, o, g ...
-        np.multiply(dc, g, out=da[:, :H])
-        np.multiply(dc, cs[t], out=da[:, H:2 * H])
-        np.multiply(dh, tc, out=da[:, 2 * H:3 * H])
-        np.multiply(dc, i, out=da[:, 3 * H:])
+        np.multiply(dc, g, out=da[0])
+        np.multiply(dc, cs[t], out=da[1])
+        np.multiply(dh, tc, out=da[2])
+        np.multiply(dc, i, out=da[3])
         # ... times d(activation)/d(pre-activation): s(1 - s) for i, f, o; 1 - g^2 for g, computed
         # here while the step's gates are in cache
-        np.subtract(1, a[:, :3 * H], out=deriv[:, :3 * H])
-        deriv[:, :3 * H] *= a[:, :3 * H]
-        np.multiply(g, g, out=deriv[:, 3 * H:])
-        np.subtract(1, deriv[:, 3 * H:], out=deriv[:, 3 * H:])
-        da *= deriv
+        np.subtract(1, a[:3], out=deriv[:3])
+        deriv[:3] *= a[:3]
+        np.multiply(g, g, out=deriv[3])
+        np.subtract(1, deriv[3], out=deriv[3])
+        np.multiply(da.reshape(4 * H, B), deriv.reshape(4 * H, B), out=dgates[t])
         dc *= f
-        np.matmul(da, W, out=dh_next)
+        np.matmul(Wt, dgates[t], out=dh_next)
         dh, dh_next = dh_next, dh
     back = np.argsort(order)  # internal -> PyTorch row order
-    flat = dgates.reshape(T * B, 4 * H)
-    total = (flat.T @ Z[:T].reshape(T * B, H + F + 1))[back]  # [dW_hh | dW_ih | db] in one product
+    # [dW_hh | dW_ih | db] = sum over steps of dgates[t] Z[t]^T: one product of the steps laid
+    # side by side, (4H, T B) times (T B, K); the two transposing copies cost less than the
+    # strided per-step writes that would avoid them (numpy pays per contiguous run of B floats)
+    flat = _empty(ws, "dgates_flat", (4 * H, T, B), dtype)
+    np.copyto(flat, dgates.transpose(1, 0, 2))
+    flat = flat.reshape(4 * H, T * B)
+    zflat = _empty(ws, "z_flat", (Z.shape[1], T, B), dtype)
+    np.copyto(zflat, Z[:T].transpose(1, 0, 2))
+    total = (flat @ zflat.reshape(-1, T * B).T)[back]
     grads = {
         "weight_ih": total[:, H:H + F].copy(),
         "weight_hh": total[:, :H].copy(),
@@ -297,5 +312,5 @@ def _lstm_backward(dhs, cache, need_dx, ws):
     dx = None
     if need_dx:
         dx = _empty(ws, "dx", (T, B, F), dtype)
-        np.matmul(flat, W_ih[order], out=dx.reshape(T * B, F))
+        np.matmul(flat.T, W_ih[order], out=dx.reshape(T * B, F))
     return dx, grads
