@@ -229,6 +229,21 @@ def test_parallel_gradients_equal_whole_batch_gradients(cell):
         assert np.allclose(p_grads[name], grads[name], rtol=1e-11, atol=1e-14), name
 
 
+def test_combined_float32_gradients_stay_float32():
+    from graphtools.nn.classifier import combine_parts
+
+    model = SequenceClassifier("lstm", 3, 4, num_classes=2, seed=0)  # float32
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 5, 3)).astype(np.float32), rng.integers(0, 2, 6)
+    parts = [model.loss_and_grads(x[:4], y[:4]), model.loss_and_grads(x[4:], y[4:])]
+    loss, logits, grads = combine_parts(parts, np.array([0, 4, 6]))
+    whole = model.loss_and_grads(x, y)[2]
+    for name, value in grads.items():
+        assert value.dtype == np.float32, name
+        assert np.allclose(value, whole[name], rtol=1e-5, atol=1e-6), name
+    assert logits.shape == (6, 2)
+
+
 def test_threaded_training_is_deterministic():
     rng = np.random.default_rng(8)
     x = rng.standard_normal((256, 5, 3)).astype(np.float32)
