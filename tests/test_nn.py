@@ -1,5 +1,6 @@
 """The numpy trainer: gradient checks, masks, optimisers, determinism, checkpoints, PyTorch parity."""
 
+import functools
 import json
 
 import numpy as np
@@ -271,9 +272,16 @@ def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
 
     x, y = _band_data()
     mask = np.random.default_rng(1).random((4 * 8 if cell == "lstm" else 3 * 8 if cell == "gru" else 8, 8)) < 0.5
+    from graphtools.nn.replicas import Replicas
+
+    # the workers compute their parts from the first batch on (by default the caller computes them
+    # while the workers start, which may be the whole of this short training)
+    monkeypatch.setattr(training, "Replicas", functools.partial(Replicas, wait_for_workers=True))
     results = {}
-    for mode in ("processes", "threads"):
-        monkeypatch.setattr(training, "can_spawn", lambda: mode == "processes")
+    for mode in ("processes", "threads", "processes, caller first"):
+        monkeypatch.setattr(training, "can_spawn", lambda: mode.startswith("processes"))
+        if mode == "processes, caller first":
+            monkeypatch.setattr(training, "Replicas", Replicas)
         model = SequenceClassifier(cell, 3, 8, 2, 2, seed=4)
         model.set_masks({"rnn.weight_hh_l1": mask})
         result = fit(model, x, y, epochs=2, batch_size=32, workers=2, seed=5, test=(x[:40], y[:40]))
@@ -285,6 +293,8 @@ def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
     assert (processes.params["rnn.weight_hh_l1"][~mask] == 0).all()
     assert [e["loss"] for e in by_processes.epochs] == [e["loss"] for e in by_threads.epochs]
     assert by_processes.test.accuracy == by_threads.test.accuracy
+    first, _ = results["processes, caller first"]
+    assert all(np.array_equal(first.params[name], threads.params[name]) for name in threads.params)
 
 
 def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
@@ -307,6 +317,32 @@ def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
             replicas.processes[0].kill()
             replicas.processes[0].wait()
             replicas.loss_and_grads(x, y)
+
+
+def test_replicas_compute_every_part_while_their_workers_start():
+    import signal
+
+    from graphtools.nn.replicas import Replicas
+
+    x, y = _band_data(32)
+    model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
+    expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
+    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+        worker = replicas.processes[0]
+        worker.send_signal(signal.SIGSTOP)  # still importing numpy: it cannot have reported ready
+        try:
+            here = replicas.loss_and_grads(x, y)
+            here_logits = replicas.forward(x)
+            assert replicas.ready == [False]
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        replicas.wait_for_workers = True
+        there = replicas.loss_and_grads(x, y)
+        assert replicas.ready == [True]
+    assert here[0] == there[0] and np.array_equal(here[1], there[1]) and np.array_equal(here_logits, there[1])
+    assert all(np.array_equal(here[2][k], there[2][k]) for k in expect_grads)
+    assert here[0] == pytest.approx(expect_loss, rel=1e-6)
+    assert all(np.allclose(here[2][k], expect_grads[k], atol=1e-6) for k in expect_grads)
 
 
 def test_a_script_without_a_main_guard_trains_on_worker_processes(tmp_path):
