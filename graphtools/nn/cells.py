@@ -326,6 +326,8 @@ def _lstm_backward(dhs, cache, need_dx, ws):
             da = dgates[k]
             np.multiply(dh, P[k, 0], out=da[0])
             np.multiply(dc, P[k, 1:], out=da[1:])
+            if t == 0:  # dL/dh_0 and dL/dc_0: the zero start state is no parameter
+                break
             dc *= gates[t, 2]  # f
             np.matmul(Wt, da.reshape(4 * H, B), out=dh_next)
             dh, dh_next = dh_next, dh
