@@ -221,7 +221,7 @@ def _lstm_forward(x, W_ih, W_hh, b_ih, b_hh, ws):
     # One product per step does it all: gates[t] = [W_hh | W_ih | b] times [h_t; x_t; 1], gate
     # rows in the internal order, the sigmoid rows pre-scaled by 1/2.  Folding the inputs and the
     # biases into the recurrent product is cheaper than a separate thin (K = F) input projection
-    # plus an addition per step, and backward gets all weight gradients from one product as well.
+    # plus an addition per step, and backward gets all weight gradients from the same products.
     W = np.empty((4 * H, K), dtype=dtype)
     W[:, :H] = W_hh[order]
     W[:, H:H + F] = W_ih[order]
@@ -268,7 +268,7 @@ def _backward_factors(gates, cs, tcs, P, A):
       g i(1 - i), c_prev f(1 - f), i (1 - g^2)]``
     * ``dc += A * dh`` with ``A = o (1 - tanh(c)^2)``
     """
-    o, i, f, g = (gates[:, k] for k in range(4))
+    o, i, _, g = (gates[:, k] for k in range(4))
     np.subtract(1, gates[:, :3], out=P[:, :3])
     P[:, :3] *= gates[:, :3]
     P[:, 0] *= tcs
