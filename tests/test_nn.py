@@ -1,5 +1,6 @@
 """The numpy trainer: gradient checks, masks, optimisers, determinism, checkpoints, PyTorch parity."""
 
+import functools
 import json
 
 import numpy as np
@@ -188,7 +189,8 @@ def test_pytorch_state_dict_gives_torch_logits(cell, layers, tmp_path):
 
 
 @pytest.mark.parametrize("cell", CELLS)
-def test_gradients_match_torch_autograd(cell):
+@pytest.mark.parametrize("steps", [7, 17])  # 17: LSTM backward in runs of 7, 7 and 3 steps
+def test_gradients_match_torch_autograd(cell, steps):
     torch = pytest.importorskip("torch")
     from torch import nn
 
@@ -201,7 +203,7 @@ def test_gradients_match_torch_autograd(cell):
         fc.weight.copy_(torch.from_numpy(model.params["fc.weight"]))
         fc.bias.copy_(torch.from_numpy(model.params["fc.bias"]))
     rng = np.random.default_rng(3)
-    x, y = rng.standard_normal((5, 7, 3)), rng.integers(0, 3, 5)
+    x, y = rng.standard_normal((5, steps, 3)), rng.integers(0, 3, 5)
     loss_t = nn.functional.cross_entropy(fc(rnn(torch.from_numpy(x))[0][:, -1]), torch.from_numpy(y))
     loss_t.backward()
     loss, _, grads = model.loss_and_grads(x, y)
@@ -227,6 +229,21 @@ def test_parallel_gradients_equal_whole_batch_gradients(cell):
     assert np.allclose(p_logits, logits, rtol=1e-13)
     for name in grads:
         assert np.allclose(p_grads[name], grads[name], rtol=1e-11, atol=1e-14), name
+
+
+def test_combined_float32_gradients_stay_float32():
+    from graphtools.nn.classifier import combine_parts
+
+    model = SequenceClassifier("lstm", 3, 4, num_classes=2, seed=0)  # float32
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((6, 5, 3)).astype(np.float32), rng.integers(0, 2, 6)
+    parts = [model.loss_and_grads(x[:4], y[:4]), model.loss_and_grads(x[4:], y[4:])]
+    loss, logits, grads = combine_parts(parts, np.array([0, 4, 6]))
+    whole = model.loss_and_grads(x, y)[2]
+    for name, value in grads.items():
+        assert value.dtype == np.float32, name
+        assert np.allclose(value, whole[name], rtol=1e-5, atol=1e-6), name
+    assert logits.shape == (6, 2)
 
 
 def test_threaded_training_is_deterministic():
@@ -256,9 +273,16 @@ def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
 
     x, y = _band_data()
     mask = np.random.default_rng(1).random((4 * 8 if cell == "lstm" else 3 * 8 if cell == "gru" else 8, 8)) < 0.5
+    from graphtools.nn.replicas import Replicas
+
+    # the workers compute their parts from the first batch on (by default the caller computes them
+    # while the workers start, which may be the whole of this short training)
+    monkeypatch.setattr(training, "Replicas", functools.partial(Replicas, wait_for_workers=True))
     results = {}
-    for mode in ("processes", "threads"):
-        monkeypatch.setattr(training, "can_spawn", lambda: mode == "processes")
+    for mode in ("processes", "threads", "processes, caller first"):
+        monkeypatch.setattr(training, "can_spawn", lambda: mode.startswith("processes"))
+        if mode == "processes, caller first":
+            monkeypatch.setattr(training, "Replicas", Replicas)
         model = SequenceClassifier(cell, 3, 8, 2, 2, seed=4)
         model.set_masks({"rnn.weight_hh_l1": mask})
         result = fit(model, x, y, epochs=2, batch_size=32, workers=2, seed=5, test=(x[:40], y[:40]))
@@ -270,6 +294,8 @@ def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
     assert (processes.params["rnn.weight_hh_l1"][~mask] == 0).all()
     assert [e["loss"] for e in by_processes.epochs] == [e["loss"] for e in by_threads.epochs]
     assert by_processes.test.accuracy == by_threads.test.accuracy
+    first, _ = results["processes, caller first"]
+    assert all(np.array_equal(first.params[name], threads.params[name]) for name in threads.params)
 
 
 def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
@@ -292,6 +318,32 @@ def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
             replicas.processes[0].kill()
             replicas.processes[0].wait()
             replicas.loss_and_grads(x, y)
+
+
+def test_replicas_compute_every_part_while_their_workers_start():
+    import signal
+
+    from graphtools.nn.replicas import Replicas
+
+    x, y = _band_data(32)
+    model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
+    expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
+    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+        worker = replicas.processes[0]
+        worker.send_signal(signal.SIGSTOP)  # still importing numpy: it cannot have reported ready
+        try:
+            here = replicas.loss_and_grads(x, y)
+            here_logits = replicas.forward(x)
+            assert replicas.ready == [False]
+        finally:
+            worker.send_signal(signal.SIGCONT)
+        replicas.wait_for_workers = True
+        there = replicas.loss_and_grads(x, y)
+        assert replicas.ready == [True]
+    assert here[0] == there[0] and np.array_equal(here[1], there[1]) and np.array_equal(here_logits, there[1])
+    assert all(np.array_equal(here[2][k], there[2][k]) for k in expect_grads)
+    assert here[0] == pytest.approx(expect_loss, rel=1e-6)
+    assert all(np.allclose(here[2][k], expect_grads[k], atol=1e-6) for k in expect_grads)
 
 
 def test_a_script_without_a_main_guard_trains_on_worker_processes(tmp_path):

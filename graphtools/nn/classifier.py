@@ -44,8 +44,11 @@ def part_bounds(n: int, parts: int) -> np.ndarray:
 def combine_parts(results, bounds) -> tuple[float, np.ndarray, dict[str, np.ndarray]]:
     """The mean loss, logits and gradients of a whole batch from those of its consecutive parts
     (``results[r] = (loss, logits, grads)`` of rows ``bounds[r]:bounds[r + 1]``): size-weighted
-    means, summed in part order, so the combination is the same wherever the parts were computed."""
-    weights = np.diff(bounds) / bounds[-1]
+    means, summed in part order, so the combination is the same wherever the parts were computed.
+    The gradients keep the parts' dtype: the weights are Python floats, since a numpy float64
+    weight would make float32 gradients float64 (as it did before: 0.48 ms a batch of LSTM-128
+    instead of 0.05 ms, and float64 gradients in clipping and Adam)."""
+    weights = [float(w) for w in np.diff(bounds) / bounds[-1]]
     loss = float(sum(w * r[0] for w, r in zip(weights, results)))
     grads = {}
     for name in results[0][2]:
