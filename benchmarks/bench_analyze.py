@@ -15,10 +15,12 @@ Cases (each a fresh process, median of --runs, ratios from the same run):
   Both load the file and are timed from process start, imports included.
 * peak RSS / file size of ``graphtools analyze`` on the H = 2048 file.
 
-Run:  python benchmarks/bench_analyze.py [--runs 5] [--sizes 128 512 2048] [--quick] [--busy]
+Run:  python benchmarks/bench_analyze.py [--runs 5] [--sizes 128 512 2048] [--quick] [--busy] [--one-thread]
 (``--quick``: 3 runs, H = 128 and 512 only; the H = 2048 file is ~190 MB, written to a
 temporary folder and removed; ``--busy``: every case, graphtools and baselines alike, with one
-CPU hog per core, ``bench_busy.busy``, as on a shared machine; peak memory is then not measured).
+CPU hog per core, ``bench_busy.busy``, as on a shared machine; peak memory is then not measured;
+``--one-thread``: graphtools' default settings against ``GRAPHTOOLS_THREADS=1`` on each H file
+instead of the bare routes).
 Prints Markdown rows.
 """
 
@@ -114,6 +116,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="*", default=[128, 512, 2048])
     parser.add_argument("--quick", action="store_true", help="3 runs, H = 128 and 512 only")
     parser.add_argument("--busy", action="store_true", help="with one CPU hog per core (bench_busy.busy)")
+    parser.add_argument("--one-thread", action="store_true",
+                        help="graphtools default vs GRAPHTOOLS_THREADS=1 on each H file, instead of the bare routes")
     args = parser.parse_args()
     sys.path.insert(0, HERE)
     from bench_busy import busy
@@ -144,6 +148,11 @@ def measure(args) -> None:
             path = os.path.join(tmp, f"lstm{hidden}.npz")
             make_lstm(path, hidden)
             ours = median(graphtools_cmd(path), args.runs)
+            if args.one_thread:
+                one = median(graphtools_cmd(path), args.runs, {"GRAPHTOOLS_THREADS": "1"})
+                print(f"| analyze 2-layer LSTM H={hidden}: default vs `GRAPHTOOLS_THREADS=1` | {ours:.3f} | {one:.3f} | "
+                      f"{ours / one:.2f} |")
+                continue
             routes = {r: median([sys.executable, "-c", BARE, path, r], args.runs, ONE_THREAD)
                       for r in ("svd", "gram", "svds") if r != "svd" or hidden <= 128}
             best = min(routes, key=routes.get)
