@@ -213,17 +213,20 @@ def test_other_runnable_reads_the_kernels_count(tmp_path):
 
 def test_concurrent_measurements_give_the_serial_report_bit_for_bit(idle_machine):
     import threading
-    import time
 
     import graphtools.analysis as analysis
     from graphtools.analysis import CONCURRENT_MIN_EDGES, analyze_weight
 
     names = set()
     measure = analysis.top_singular_values
+    second = threading.Event()
 
     def spy(*args, **kwargs):
         names.add(threading.current_thread().name)
-        time.sleep(0.05)  # each spectrum takes a while: the helper thread gets one
+        if len(names) > 1:
+            second.set()
+        elif T.threads() > 1:
+            second.wait(timeout=30)  # hold this spectrum until the helper thread has taken another
         return measure(*args, **kwargs)
 
     idle_machine.setattr(analysis, "top_singular_values", spy)
