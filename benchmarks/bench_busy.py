@@ -82,9 +82,13 @@ def timed(cmd: list[str], env: dict | None = None, cwd: str | None = None) -> fl
     """Seconds ``cmd`` takes, with no thread variable set but those in ``env`` (the defaults)."""
     clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARS}
     start = time.perf_counter()
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**clean, **(env or {})}, cwd=cwd)
-    return time.perf_counter() - start
+    done = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          env={**clean, **(env or {})}, cwd=cwd)
+    seconds = time.perf_counter() - start
+    if done.returncode:  # say what failed (a failing test under load, say), not only that it did
+        raise SystemExit(f"{' '.join(cmd)} exited with status {done.returncode}; its output ended:\n"
+                         + done.stdout[-4000:])
+    return seconds
 
 
 def medians(cases: dict, runs: int) -> dict:
