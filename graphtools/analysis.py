@@ -246,8 +246,9 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
     """
     B, W = graph.binary, graph.weighted
     n_out, n_in = graph.shape
-    # four independent measurements, longest first; their sparse products and LAPACK calls release the
-    # GIL, so on a large graph they share the thread budget (graphtools.threads.run_concurrently)
+    # four independent measurements, longest first; their sparse products release the GIL (scipy's eigh
+    # and the cover's Python-level steps do not), so on a large graph they share the thread budget
+    # (graphtools.threads.run_concurrently)
     cover, binary, weighted, norm_gap = run_concurrently(
         [lambda: cover_radius(B), lambda: top_singular_values(B, 2, method),
          lambda: top_singular_values(W, 2, method), lambda: normalized_gap(B, method)],
