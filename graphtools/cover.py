@@ -181,6 +181,12 @@ def _polish_upper(z, g, tail, head, reverse, degree, count, steps=10):
     return best
 
 
+def _column_sums(M, values):
+    """Column sums of the CSR pattern ``M`` with ``values`` (in ``M``'s order) as its data: a product with
+    the transposed (CSC) view, which sums in the order ``np.bincount`` does without its int64 index copy."""
+    return sp.csr_matrix((values, M.indices, M.indptr), shape=M.shape).T @ np.ones(M.shape[0])
+
+
 class _VertexSystem:
     """``Z(x)`` and its symmetric Jacobian on a connected binary CSR ``M`` without isolated nodes
     (vertices: rows then columns).  The Jacobian's off-diagonal blocks share ``M``'s pattern."""
@@ -202,7 +208,7 @@ class _VertexSystem:
         np.sqrt(T, out=T)
         sums = np.empty_like(x)
         sums[:m] = np.add.reduceat(T, M.indptr[:-1])
-        sums[m:] = sp.csr_matrix((T, M.indices, M.indptr), shape=M.shape).T @ np.ones(m)  # column sums
+        sums[m:] = _column_sums(M, T)
         return (2.0 - self.degree + sums) / (2.0 * x), T
 
     def jacobian(self, x, Z, T):
@@ -371,7 +377,7 @@ def _dual_at(system, x, target, rtol, steps=30):
     g2 = {"A": g2_a, "B": g2_b}
     def successors(q, side):  # (N^T q) on the other half: the weight of the edges that each continues
         if side == "A":  # q on A (output -> input), into each input, then edges input -> output
-            into = sp.csr_matrix((q, cols, M.indptr), shape=M.shape).T @ np.ones(m)
+            into = _column_sums(M, q)
             out = into[cols]
         else:  # q on B (input -> output), into each output
             out = np.repeat(np.add.reduceat(q, M.indptr[:-1]), counts)
