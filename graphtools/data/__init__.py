@@ -21,7 +21,19 @@ from graphtools.data.dataset import SPLITS, Dataset
 from graphtools.data.load import DATASETS, SHAPES, load_dataset
 from graphtools.data.mfcc import mfcc
 from graphtools.data.mnist import pixel_permutation
-from graphtools.data.synth import DEFAULT_WORDS, SynthResult, synthesize_speech_commands
+
+#: imported on first use (PEP 562): the Speech Commands modules bring scipy.io, which a process
+#: that only reads MNIST or CIFAR-10 (a sweep's workers, ``graphtools report``) need not pay for
+_FROM_SYNTH = ("DEFAULT_WORDS", "SynthResult", "synthesize_speech_commands")
+
+
+def __getattr__(name):
+    if name in _FROM_SYNTH:
+        from graphtools.data import synth
+
+        return getattr(synth, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DATASETS",

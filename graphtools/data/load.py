@@ -8,7 +8,6 @@ from typing import Literal, get_args
 from graphtools.data.cifar import load_cifar10
 from graphtools.data.dataset import Dataset, Split, check_limit
 from graphtools.data.mnist import load_mnist
-from graphtools.data.speech import load_speech_commands
 from graphtools.errors import GraphtoolsError
 from graphtools.validate import check_scalar, check_seed
 
@@ -108,5 +107,7 @@ def load_dataset(name: DatasetName, path: str | os.PathLike, *, split: Split = "
         return load_mnist(name, path, split=split, limit=limit, permute_seed=permute_seed)
     if name == "seq-cifar10":
         return load_cifar10(name, path, split=split, limit=limit)
+    from graphtools.data.speech import load_speech_commands  # imported when used: scipy.io, WAV and MFCC code
+
     return load_speech_commands(name, path, split=split, limit=limit, noise_snr=noise_snr,
                                 noise_seed=int(noise_seed), words=words, normalize=bool(normalize))

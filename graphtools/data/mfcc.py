@@ -25,7 +25,6 @@ No liftering and no mean/variance normalization.  The result is float32
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
 
 SAMPLE_RATE = 16000
 PRE_EMPHASIS = 0.97
@@ -82,6 +81,8 @@ def mfcc(signal: np.ndarray, sample_rate: int = SAMPLE_RATE, pre_emphasis: float
     del spectrum
     energies = power @ mel_filterbank(n_mels, n_fft, sample_rate).T
     log_energies = np.log(np.maximum(energies, log_floor))
+    import scipy.fft  # imported when used: it costs ~0.1 s at every start of the package
+
     coefficients = scipy.fft.dct(log_energies, type=2, norm="ortho", axis=-1)[..., :n_mfcc]
     return coefficients.astype(np.float32)
 

@@ -51,6 +51,16 @@ def is_dense(record: dict) -> bool:
     return record.get("method") == DENSE
 
 
+def mean_std(values) -> tuple[float, float | None, int]:
+    """Mean, sample standard deviation (ddof=1; None for one value) and count of ``values``."""
+    values = [float(v) for v in values]
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None, n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)), n
+
+
 def ordered(values) -> list:
     """Distinct values in order of first appearance."""
     seen = {}

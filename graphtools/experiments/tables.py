@@ -9,12 +9,11 @@ import numpy as np
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.results import read_records
-from graphtools.experiments.records import completed, number, ordered, sparsity_key
+from graphtools.experiments.records import completed, mean_std, number, ordered, sparsity_key
 from graphtools.experiments.stats import (
     MEASURES, holm, partial_rank_correlation, rank_correlations, spearman, stratified_rank_correlation,
     within_sparsity_correlations,
 )
-from graphtools.plots.common import mean_std
 
 #: Measures ranked against accuracy by default (``summary`` keys of a record).
 DEFAULT_MEASURES = ("spectral_gap", "normalized_gap", "ramanujan_gap", "weighted_spectral_gap",

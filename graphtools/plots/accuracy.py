@@ -11,10 +11,10 @@ from matplotlib.transforms import blended_transform_factory
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.records import (
-    is_dense, methods_of, models_of, number, ordered, select_model, sparsity_key,
+    is_dense, mean_std, methods_of, models_of, number, ordered, select_model, sparsity_key,
 )
 from graphtools.plots.common import (
-    SMALL_FONT, figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure,
+    SMALL_FONT, figure_title, legend_outside, method_colours, method_handle, new_figure,
     set_title,
 )
 

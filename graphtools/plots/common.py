@@ -7,7 +7,6 @@ renders with the format's own canvas (Agg for PNG, the vector backends for SVG a
 
 from __future__ import annotations
 
-import math
 import os
 
 from matplotlib.figure import Figure
@@ -31,16 +30,6 @@ SMALL_FONT = 9
 
 
 # --------------------------------------------------------------------------- statistics
-
-def mean_std(values) -> tuple[float, float | None, int]:
-    """Mean, sample standard deviation (ddof=1; None for one value) and count of ``values``."""
-    values = [float(v) for v in values]
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, None, n
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)), n
-
 
 # --------------------------------------------------------------------------- styling
 

@@ -9,10 +9,10 @@ from matplotlib.lines import Line2D
 
 from graphtools.errors import GraphtoolsError
 from graphtools.experiments.records import (
-    choose_sparsity, is_dense, methods_of, models_of, number, select_model, sparsity_key,
+    choose_sparsity, is_dense, mean_std, methods_of, models_of, number, select_model, sparsity_key,
 )
 from graphtools.plots.common import (
-    figure_title, legend_outside, mean_std, method_colours, method_handle, new_figure, set_title,
+    figure_title, legend_outside, method_colours, method_handle, new_figure, set_title,
 )
 
 NO_NOISE = "has no noise evaluations (only speech-commands sweeps evaluate under noise)"
