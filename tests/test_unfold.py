@@ -110,7 +110,7 @@ def test_edges_join_the_right_nodes():
 @pytest.mark.parametrize("name", sorted(CASES))
 @pytest.mark.parametrize("gates", ["union", "per-gate"])
 def test_shift_invert_eigenvalues_match_dense(name, gates, monkeypatch):
-    monkeypatch.setattr(unfolded_spectrum, "DENSE_EIG_LIMIT", 0)  # force the fast path on a small graph
+    monkeypatch.setattr(unfolded_spectrum, "DENSE_LIMIT", 0)  # force the fast path on a small graph
     g = unfold(model_for(name, density=0.5), 12, gates)
     for weighted in (False, True):
         exact = np.linalg.eigvalsh(g.adjacency(weighted).toarray())[::-1][:2]
@@ -122,7 +122,7 @@ def test_repeated_top_eigenvalue_is_found(monkeypatch):
     # two identical disconnected halves: hidden units {0,1} and {2,3} never meet
     W = np.kron(np.eye(2), np.ones((2, 2)))
     g = unfold(describe({"rnn.weight_ih_l0": W, "rnn.weight_hh_l0": W}), 30)
-    monkeypatch.setattr(unfolded_spectrum, "DENSE_EIG_LIMIT", 0)
+    monkeypatch.setattr(unfolded_spectrum, "DENSE_LIMIT", 0)
     lam = unfolded_top_eigenvalues(g)
     assert lam[0] == pytest.approx(lam[1], rel=1e-10)
     assert lam[0] == pytest.approx(np.linalg.eigvalsh(g.adjacency().toarray())[-1], rel=1e-10)
