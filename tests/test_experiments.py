@@ -406,16 +406,24 @@ def _interrupted_sweep(tmp_path, jobs, how):
     """Start a sweep, signal it with ``how`` once 3 records are written; returns (config, out).
     Twice, on a 2-core machine loaded well beyond its cores, the sweep exited with status 0 (it had
     finished: the signal found nothing to stop); then the attempt is made again with more runs
-    left to do (never more than three attempts)."""
+    left to do (never more than three attempts).  Should all three finish, the failure shows what
+    each attempt's sweep printed and its signal masks (Linux), to tell a lost signal from a fast sweep."""
+    attempts = []
     for attempt, seeds in enumerate(((0,), (0, 1), (0, 1, 2))):
         config = _write_slow_config(tmp_path / f"attempt{attempt}", seeds)
         out = config.parent / "out"
         process = subprocess.Popen(_sweep_command(config, out, "--jobs", str(jobs)), stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         wait_for_records(out / "results.jsonl", 3, process)
+        try:
+            with open(f"/proc/{process.pid}/status", encoding="ascii") as handle:
+                masks = [line.split()[1] for line in handle if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+        except OSError:
+            masks = []
         process.send_signal(how)
         _, err = process.communicate(timeout=60)
         if process.returncode == 0:  # finished before the signal came
+            attempts.append(f"attempt {attempt}: signal masks blocked/ignored/caught {masks}; it printed:\n{err[-1200:]}")
             continue
         if how == signal.SIGINT:
             assert process.returncode == 130 and "run the same command again to resume" in err
@@ -423,7 +431,7 @@ def _interrupted_sweep(tmp_path, jobs, how):
         else:
             assert process.returncode == -signal.SIGKILL
         return config, out
-    pytest.fail("the sweep finished before it could be interrupted, three times")
+    pytest.fail("the sweep finished before it could be interrupted, three times\n" + "\n".join(attempts))
 
 
 @pytest.mark.parametrize("jobs, how", [(1, signal.SIGKILL), (2, signal.SIGKILL), (2, signal.SIGINT)])
