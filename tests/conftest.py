@@ -1,6 +1,22 @@
 """Fixtures shared by several test files."""
 
+import os
 import time
+
+# Threads that spin while they wait.  The suite's worker processes share the cores (one per core),
+# so one worker's spinning threads take time from the other's tests, and far more so when other
+# work keeps every core busy.  Both settings go into the environment before numpy or torch is
+# imported (their thread pools read them once, at load) and pass to every subprocess.
+#
+# OpenBLAS spins 2^28 cycles (~0.1 s) after each parallel call before its threads sleep; 2^4 here.
+# With every core busy, test_spectral/cover/expansion/prune/cli_analyze took 88 s by default and
+# 74 s with this (25 and 24 s idle).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# PyTorch's OpenMP threads spin between operations: with every core busy the torch test files took
+# 55 s by default and 28 s with passive waiting (9 and 8 s idle).  For one torch training run alone
+# the default is faster on idle cores (an LSTM-128 epoch over 5,000 examples: 0.73 s vs 2.25 s),
+# though slower on busy ones (15.6 s vs 4.3 s), so graphtools itself leaves both settings alone.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import pytest
