@@ -181,9 +181,17 @@ def _polish_upper(z, g, tail, head, reverse, degree, count, steps=10):
     return best
 
 
+#: Up to this many edges :func:`_column_sums` uses ``np.bincount`` (no sparse matrix to build; its
+#: int64 copy of the indices is small there).
+BINCOUNT_MAX_EDGES = 1 << 16
+
+
 def _column_sums(M, values):
-    """Column sums of the CSR pattern ``M`` with ``values`` (in ``M``'s order) as its data: a product with
-    the transposed (CSC) view, which sums in the order ``np.bincount`` does without its int64 index copy."""
+    """Column sums of the CSR pattern ``M`` with ``values`` (in ``M``'s order) as its data: ``np.bincount``
+    on small graphs, else a product with the transposed (CSC) view, which sums in the same order (each
+    column's entries in ``M``'s order, so the two agree bit for bit) without bincount's int64 index copy."""
+    if M.nnz <= BINCOUNT_MAX_EDGES:
+        return np.bincount(M.indices, weights=values, minlength=M.shape[1])
     return sp.csr_matrix((values, M.indices, M.indptr), shape=M.shape).T @ np.ones(M.shape[0])
 
 
@@ -237,18 +245,19 @@ class _VertexSystem:
         squared), LU-factored once for both right-hand sides of a Newton step."""
         m, n = self.m, diagonal.size
         rows_first = m >= n - m
-        W = self.W if rows_first else self.W.T.tocsr()  # A (eliminated) x C
         inverse = 1.0 / (diagonal[:m] if rows_first else diagonal[m:])
         D_C = diagonal[m:] if rows_first else diagonal[:m]
         c = D_C.size
-        WT = W.T.tocsr()
-        u = WT @ inverse
-        K = np.empty((c + 1, c + 1))
-        if W.shape[0] * c <= DIRECT_DENSE_ENTRIES:  # BLAS on the dense block beats a sparse product
-            dense = W.toarray()
-            K[:c, :c] = -(dense.T @ (inverse[:, None] * dense))
+        if inverse.size * c <= DIRECT_DENSE_ENTRIES:  # BLAS on the dense block beats sparse products
+            W = (self.W if rows_first else self.WT).toarray()  # A (eliminated) x C
+            WT = W.T
+            K = -(WT @ (inverse[:, None] * W))
         else:
-            K[:c, :c] = -(WT @ sp.diags(inverse) @ W).toarray()
+            W = self.W if rows_first else self.W.T.tocsr()
+            WT = W.T.tocsr()
+            K = -(WT @ sp.diags(inverse) @ W).toarray()
+        u = WT @ inverse
+        K = np.pad(K, ((0, 1), (0, 1)))
         K[np.arange(c), np.arange(c)] += D_C
         K[:c, c], K[c, :c], K[c, c] = u - 1.0, 1.0 - u, inverse.sum()
         factors = la.lu_factor(K, check_finite=False)
