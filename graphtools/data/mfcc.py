@@ -81,7 +81,7 @@ def mfcc(signal: np.ndarray, sample_rate: int = SAMPLE_RATE, pre_emphasis: float
     del spectrum
     energies = power @ mel_filterbank(n_mels, n_fft, sample_rate).T
     log_energies = np.log(np.maximum(energies, log_floor))
-    import scipy.fft  # imported when used: it costs ~0.1 s at every start of the package
+    import scipy.fft  # imported when used: only MFCCs need it, not every process that imports graphtools.data
 
     coefficients = scipy.fft.dct(log_energies, type=2, norm="ortho", axis=-1)[..., :n_mfcc]
     return coefficients.astype(np.float32)
