@@ -7,6 +7,7 @@ block) into a bipartite graph and measure it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Literal
@@ -17,6 +18,7 @@ import scipy.sparse as sp
 
 from graphtools import budget
 from graphtools.errors import GraphtoolsError
+from graphtools.forked import can_fork, map_forked
 from graphtools.graphs import BipartiteGraph, bipartite, gate_blocks, gate_union
 from graphtools.loading import dense_note, read_checkpoint, select_modules
 from graphtools.model import ModelDescription, RecurrentLayer
@@ -41,7 +43,7 @@ from graphtools.structure import (
     output_degrees,
 )
 from graphtools.unfolded_spectrum import unfolded_top_eigenvalues
-from graphtools.threads import run_concurrently, with_blas_threads
+from graphtools.threads import free_workers, run_concurrently, threads, with_blas_threads, worker_budget
 from graphtools.unfolding import GATE_MODES, unfold
 from graphtools.validate import check_choice
 
@@ -51,6 +53,14 @@ RELATIVE_ZERO = 1e-9
 #: Graphs with at least this many edges measure their spectra and cover radius concurrently (below it,
 #: starting threads costs more than it saves).
 CONCURRENT_MIN_EDGES = 20_000
+
+
+#: A checkpoint's weights are measured in forked processes, one weight each (graphtools.forked), when
+#: every weight has at most ``PROCESS_MAX_ENTRIES`` entries (above, the threads of
+#: :func:`analyze_graph` share the work well and a second process would double the memory) and
+#: they have at least ``PROCESS_MIN_ENTRIES`` in all (below, a fork costs more than it saves).
+PROCESS_MAX_ENTRIES = 1 << 22
+PROCESS_MIN_ENTRIES = 1 << 17
 
 
 def _clean(s1: float, s2: float) -> tuple[float, float]:
@@ -429,14 +439,32 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
                          module=module, notes=loaded.notes, skipped=[s.to_dict() for s in loaded.skipped])
 
 
-def _weight_rows(weight, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
-    """The report of one weight (and of its gate blocks with ``gates``); its matrix lives only here."""
-    matrix = np.asarray(weight.matrix)  # own dtype: as_csr converts only the nonzeros to float64
+def _weight_rows(weight, matrix, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
+    """The report of one weight (and of its gate blocks with ``gates``) from its ``matrix``."""
     rows = [analyze_weight(matrix, weight.name, method=method, bounds=bounds)]
     if gates and weight.gates:
         for gate, block in gate_blocks(matrix, weight.gates):
             rows.append(analyze_weight(block, weight.name, gate, method, bounds))
     return rows
+
+
+def weight_processes(weights) -> int:
+    """How many processes :func:`analyze_model` measures ``weights`` in: 1, or where forking is
+    possible (:func:`graphtools.forked.can_fork`) and the sizes pay for it (``PROCESS_MIN_ENTRIES``,
+    ``PROCESS_MAX_ENTRIES``), one per weight up to :func:`graphtools.threads.threads` and the
+    cores free right now (:func:`graphtools.threads.free_workers`).
+
+    Example
+    -------
+    >>> from graphtools.model import describe
+    >>> model = describe({'rnn.weight_ih_l0': np.ones((4, 2)), 'rnn.weight_hh_l0': np.eye(4)})
+    >>> weight_processes(model.weights)   # too small to be worth a fork
+    1
+    """
+    sizes = [int(np.prod(np.shape(weight.matrix))) for weight in weights]
+    if len(sizes) < 2 or max(sizes) > PROCESS_MAX_ENTRIES or sum(sizes) < PROCESS_MIN_ENTRIES or not can_fork():
+        return 1
+    return free_workers(min(threads(), len(sizes)))
 
 
 @with_blas_threads
@@ -464,9 +492,13 @@ def analyze_model(model: ModelDescription, source: str, format: str, *, gates: b
     chosen = select_modules(model, module) if unfold_steps is not None else []
     if unfold_gates not in GATE_MODES:
         raise GraphtoolsError(f"gates must be one of {', '.join(GATE_MODES)}, not {unfold_gates!r}")
-    layers: list[LayerReport] = []
-    for weight in model.weights:
-        layers += _weight_rows(weight, gates, method, bounds)
+    processes = weight_processes(model.weights)
+    # each matrix is read (own dtype: as_csr converts only the nonzeros to float64) when its weight is
+    # handed out, so one weight per process is in memory at a time
+    weights = ((weight, np.asarray(weight.matrix)) for weight in model.weights)
+    with worker_budget(processes) if processes > 1 else contextlib.nullcontext():
+        rows = map_forked(lambda pair: _weight_rows(*pair, gates, method, bounds), weights, workers=processes)
+    layers: list[LayerReport] = [row for weight_rows in rows for row in weight_rows]
     unfolded = [analyze_unfolded(model, unfold_steps, unfold_gates, method=method, module=i) for i in chosen]
     notes = list(notes)
     note = dense_note(layer.density for layer in layers if layer.gate is None)

@@ -70,10 +70,37 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def other_runnable(path: str = "/proc/loadavg") -> int | None:
-    """How many threads on this machine other than the calling one are ready to run right now: the
+def own_runnable(tasks: str = "/proc/self/task") -> int:
+    """How many threads of this process are running or ready to run right now (state ``R`` in
+    ``/proc/self/task/*/stat``), at least 1 (the calling thread).
+
+    OpenBLAS's idle threads keep spinning for a while after a call, so a count of the machine's
+    runnable threads includes this process's own for a fraction of a second after its BLAS work.
+
+    Example
+    -------
+    >>> own_runnable() >= 1
+    True
+    """
+    count = 0
+    try:
+        names = os.listdir(tasks)
+    except OSError:
+        return 1
+    for name in names:
+        try:
+            with open(os.path.join(tasks, name, "stat")) as handle:
+                count += handle.read().rpartition(")")[2].split()[:1] == ["R"]
+        except OSError:  # a thread that has just ended
+            continue
+    return max(1, count)
+
+
+def other_runnable(path: str = "/proc/loadavg", tasks: str = "/proc/self/task") -> int | None:
+    """How many threads on this machine outside this process are ready to run right now: the
     kernel's count of runnable threads (the fourth field of ``/proc/loadavg``, ``running/total``),
-    less this one; None where that file is absent or unreadable.
+    less this process's own (:func:`own_runnable` on ``tasks``); None where ``path`` is absent or
+    unreadable.
 
     Example
     -------
@@ -85,7 +112,7 @@ def other_runnable(path: str = "/proc/loadavg") -> int | None:
             running = int(handle.read().split()[3].split("/")[0])
     except (OSError, ValueError, IndexError):
         return None
-    return max(0, running - 1)
+    return max(0, running - own_runnable(tasks))
 
 
 def parse_threads(value, source: str = "threads") -> int:
@@ -257,6 +284,50 @@ def with_blas_threads(function):
     return wrapper
 
 
+def free_workers(workers: int) -> int:
+    """``workers``, but no more than there are cores free of other runnable threads right now
+    (:func:`other_runnable`), and at least 1.
+
+    A parallel worker only on a core that nothing else wants now: where other processes keep the
+    cores busy, Python threads hand the GIL to threads that are not running and are much slower
+    than one thread (docs/benchmarks.md: 27 s against 16 s at H = 2048 with a CPU hog per core),
+    and a second process only competes with them for the same core.
+
+    Example
+    -------
+    >>> 1 <= free_workers(4) <= 4
+    True
+    """
+    count = max(1, int(workers))
+    if count > 1:
+        others = other_runnable()
+        if others is not None:
+            count = min(count, max(1, available_cores() - others))
+    return count
+
+
+@contextlib.contextmanager
+def worker_budget(workers: int):
+    """Run the ``with`` block as one of ``workers`` parallel workers: :func:`threads` and
+    :func:`blas_threads` are its share, :func:`worker_threads` ``(workers)``, and BLAS is limited
+    to it (a process forked inside the block keeps the share).
+
+    Example
+    -------
+    >>> with worker_budget(10**6):
+    ...     threads(), blas_threads(), current_threads()
+    (1, 1, 1)
+    """
+    share = worker_threads(workers)
+    saved = _state["threads"], _state["blas"]
+    _state["threads"] = _state["blas"] = share
+    try:
+        with blas_limit(share):
+            yield
+    finally:
+        _state["threads"], _state["blas"] = saved
+
+
 def run_concurrently(tasks, *, workers: int | None = None) -> list:
     """Call every one of ``tasks`` (callables without arguments) and return their results in
     order, on up to ``workers`` threads (default :func:`threads`), the calling thread included, and
@@ -277,14 +348,7 @@ def run_concurrently(tasks, *, workers: int | None = None) -> list:
     [2, 'b']
     """
     tasks = list(tasks)
-    count = min(len(tasks), threads() if workers is None else max(1, int(workers)))
-    if count > 1:
-        # a helper thread only on a core that nothing else wants now: where other processes keep the
-        # cores busy, Python threads hand the GIL to threads that are not running and are much slower
-        # than one thread (docs/benchmarks.md: 27 s against 16 s at H = 2048 with a CPU hog per core)
-        others = other_runnable()
-        if others is not None:
-            count = min(count, max(1, available_cores() - others))
+    count = free_workers(min(len(tasks), threads() if workers is None else max(1, int(workers))))
     if count <= 1:
         return [task() for task in tasks]
     pending: queue.SimpleQueue = queue.SimpleQueue()
@@ -332,5 +396,6 @@ def single_threaded():
     return blas_limit(1)
 
 
-__all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "other_runnable", "parse_threads",
-           "run_concurrently", "set_threads", "single_threaded", "threads", "threads_for", "with_blas_threads", "worker_threads"]
+__all__ = ["ENV", "SMALL_WORK", "available_cores", "blas_limit", "blas_threads", "current_threads", "free_workers",
+           "other_runnable", "own_runnable", "parse_threads", "run_concurrently", "set_threads", "single_threaded", "threads",
+           "threads_for", "with_blas_threads", "worker_budget", "worker_threads"]

@@ -1,4 +1,4 @@
-"""The Examples sections of the public API run as doctests: prune, the data loaders, nn (and its worker processes), text, jsonvalues, validate."""
+"""The Examples sections of the public API run as doctests: prune, the data loaders, nn (and its worker processes), text, jsonvalues, validate, threads, forked."""
 
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ MODULES = {
     "graphtools.nn.training": 1,
     "graphtools.nn.run": 2,
     "graphtools.nn.replicas": 3,
+    "graphtools.threads": 14,
+    "graphtools.forked": 2,
 }
 
 

@@ -202,13 +202,28 @@ def test_run_concurrently_takes_only_cores_nothing_else_wants(idle_machine, othe
     assert len(set(names)) == expected
 
 
-def test_other_runnable_reads_the_kernels_count(tmp_path):
+def fake_tasks(folder, states):
+    """A ``/proc/self/task`` look-alike: one thread per state, its name holding ') S' to mislead a parser."""
+    for tid, state in enumerate(states, start=100):
+        (folder / str(tid)).mkdir(parents=True)
+        (folder / str(tid) / "stat").write_text(f"{tid} (python) S (x)) {state} 1 2 3\n")
+    return str(folder)
+
+
+def test_other_runnable_reads_the_kernels_count_less_this_process(tmp_path):
     path = tmp_path / "loadavg"
-    path.write_text("2.66 2.64 2.05 3/78 16513\n")
-    assert T.other_runnable(str(path)) == 2
+    path.write_text("2.66 2.64 2.05 5/78 16513\n")
+    alone = fake_tasks(tmp_path / "one", "RS")
+    assert T.own_runnable(alone) == 1
+    assert T.other_runnable(str(path), alone) == 4
+    spinning = fake_tasks(tmp_path / "three", "RRRS")  # this process's own BLAS threads spinning
+    assert T.own_runnable(spinning) == 3
+    assert T.other_runnable(str(path), spinning) == 2
+    assert T.own_runnable(str(tmp_path / "none")) == 1  # no such folder: the calling thread
     path.write_text("garbage")
     assert T.other_runnable(str(path)) is None
     assert T.other_runnable() is None or T.other_runnable() >= 0
+    assert T.own_runnable() >= 1
 
 
 def test_concurrent_measurements_give_the_serial_report_bit_for_bit(idle_machine):

@@ -1,0 +1,205 @@
+"""Calls in forked children: order, failures answered by the caller, no child left behind, and a
+checkpoint measured in processes giving the one-process report bit for bit."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import graphtools.analysis as analysis
+from graphtools import forked
+from graphtools import threads as T
+from graphtools.forked import can_fork, map_forked
+
+pytestmark = pytest.mark.skipif(not can_fork(), reason="forking needs Linux and a single-threaded process")
+
+
+def test_results_keep_their_order_and_children_compute_some():
+    parent = os.getpid()
+    out = map_forked(lambda x: (x * x, os.getpid()), range(8), workers=3)
+    assert [value for value, _ in out] == [x * x for x in range(8)]
+    assert {pid for _, pid in out} - {parent}  # at least one item was computed in a child
+    assert os.getpid() == parent
+
+
+def test_one_worker_or_another_thread_alive_means_no_child():
+    parent = os.getpid()
+    assert {pid for pid in map_forked(lambda _: os.getpid(), range(4), workers=1)} == {parent}
+    stop = threading.Event()
+    helper = threading.Thread(target=stop.wait)
+    helper.start()
+    try:
+        assert not can_fork()
+        assert {pid for pid in map_forked(lambda _: os.getpid(), range(4), workers=4)} == {parent}
+    finally:
+        stop.set()
+        helper.join()
+
+
+def test_setup_runs_in_each_child_before_the_function():
+    state = {"set": False}
+
+    def setup():
+        state["set"] = True
+
+    out = map_forked(lambda _: (os.getpid(), state["set"]), range(6), workers=2, setup=setup)
+    parent = os.getpid()
+    assert all(flag == (pid != parent) for pid, flag in out)
+    assert state["set"] is False  # the caller's own state is untouched
+
+
+@pytest.mark.parametrize("failure", ["raise", "exit", "kill", "unpicklable"])
+def test_a_failed_child_is_answered_by_the_caller(failure):
+    parent = os.getpid()
+
+    def function(x):
+        if os.getpid() != parent:
+            if failure == "raise":
+                raise RuntimeError("only in a child")
+            if failure == "exit":
+                os._exit(3)
+            if failure == "kill":
+                os.kill(os.getpid(), signal.SIGKILL)
+            return lambda: x  # cannot be pickled
+        return x + 100
+
+    assert map_forked(function, range(5), workers=2) == [x + 100 for x in range(5)]
+
+
+def test_an_error_in_a_child_is_raised_by_the_caller():
+    def function(x):
+        if x == 0:
+            raise ValueError(f"item {x}")
+        return x
+
+    # item 0 goes to a child, which fails; the caller computes it again and raises its error
+    with pytest.raises(ValueError, match="item 0"):
+        map_forked(function, range(4), workers=2)
+
+
+def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
+    parent = os.getpid()
+
+    def function(x):
+        if os.getpid() != parent:
+            (tmp_path / f"child{x}").write_text(str(os.getpid()))
+            time.sleep(60)
+            return x
+        while len(list(tmp_path.iterdir())) < 2:  # both children have started
+            time.sleep(0.01)
+        raise KeyError("caller")
+
+    with pytest.raises(KeyError, match="caller"):
+        map_forked(function, range(5), workers=3)
+    pids = [int(p.read_text()) for p in tmp_path.iterdir()]
+    assert len(pids) == 2
+    for pid in pids:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reaped already: not a child any more
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        from graphtools.forked import map_forked
+        folder, parent = Path({str(tmp_path)!r}), os.getpid()
+        def function(x):
+            if os.getpid() != parent:
+                (folder / f"child{{x}}").write_text(str(os.getpid()))
+            time.sleep(60)
+        map_forked(function, range(4), workers=2)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("child*")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [pid_file] = list(tmp_path.glob("child*"))
+    child = int(pid_file.read_text())
+    os.kill(process.pid, signal.SIGINT)  # the caller only: its cleanup must end the child
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "KeyboardInterrupt" in stderr
+    for _ in range(500):  # the caller's cleanup killed it; it is gone once init has reaped it
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.01)
+    else:
+        pytest.fail(f"child {child} still exists")
+
+
+@pytest.fixture
+def two_processes(monkeypatch):
+    """A checkpoint's weights measured in two processes, whatever else runs on this machine."""
+    T.set_threads(2)
+    monkeypatch.setattr(analysis, "free_workers", lambda n: n)
+    yield monkeypatch
+    T.set_threads(None)
+
+
+def test_a_checkpoint_in_processes_gives_the_one_process_report_bit_for_bit(two_processes, tmp_path):
+    from graphtools.analysis import analyze_checkpoint, weight_processes
+    from graphtools.loading import read_checkpoint
+
+    rng = np.random.default_rng(0)
+    weights = {}
+    for layer in range(2):
+        for kind, cols in (("ih", 20 if layer == 0 else 96), ("hh", 96)):
+            W = rng.standard_normal((384, cols)) * (rng.random((384, cols)) < 0.2)
+            weights[f"lstm.weight_{kind}_l{layer}"] = W
+    path = tmp_path / "lstm.npz"
+    np.savez(path, **weights)
+    model = read_checkpoint(path).model
+    two_processes.setattr(analysis, "PROCESS_MIN_ENTRIES", 1)
+    assert weight_processes(model.weights) == 2
+    seen = []
+    measure = analysis.analyze_weight
+
+    def spy(matrix, name="", *args, **kwargs):
+        seen.append((os.getpid(), T.threads(), T.current_threads()))
+        return measure(matrix, name, *args, **kwargs)
+
+    two_processes.setattr(analysis, "analyze_weight", spy)
+    parallel = analyze_checkpoint(path, gates=True, bounds=True)
+    two_processes.setattr(analysis, "PROCESS_MIN_ENTRIES", 1 << 40)
+    assert weight_processes(model.weights) == 1
+    serial = analyze_checkpoint(path, gates=True, bounds=True)
+    assert parallel == serial
+    assert len(parallel.layers) == 4 * 5  # each weight and its four gates
+    # the caller measured its share on one thread (its children's measurements are not seen here)
+    assert 0 < len(seen) - 20 < 20 and all(entry[1:] == (1, 1) for entry in seen[:len(seen) - 20])
+    assert T.threads() == 2  # the budget is the caller's own again
+
+
+def test_weight_processes_respects_sizes_budget_and_free_cores(two_processes):
+    from graphtools.analysis import weight_processes
+    from graphtools.model import describe
+
+    def model(rows, cols):
+        return describe({f"rnn.weight_{k}_l0": np.ones((rows, cols)) for k in ("ih", "hh")}).weights
+
+    assert weight_processes(model(512, 512)) == 2
+    assert weight_processes(model(4, 4)) == 1  # below PROCESS_MIN_ENTRIES in all
+    two_processes.setattr(analysis, "PROCESS_MAX_ENTRIES", 1000)
+    assert weight_processes(model(512, 512)) == 1  # a weight above it
+    two_processes.undo()
+    T.set_threads(1)
+    assert weight_processes(model(512, 512)) == 1  # a budget of one thread
+    T.set_threads(4)
+    two_processes.setattr(analysis, "free_workers", lambda n: 1)
+    assert weight_processes(model(512, 512)) == 1  # no free core now
+    two_processes.setattr(forked, "can_fork", lambda: False)
+    two_processes.setattr(analysis, "can_fork", lambda: False)
+    two_processes.setattr(analysis, "free_workers", lambda n: n)
+    assert weight_processes(model(512, 512)) == 1
