@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import glob
 import json
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from graphtools.analysis import analyze_checkpoint
@@ -147,6 +145,9 @@ def analyze_many(paths, *, jobs: int = 1, cluster: str | None = None, gates: boo
             return BatchResult([_outcome(future, path) for future, path in zip(futures, files)])
     if jobs == 1:
         return BatchResult([analyze_file(f, options) for f in files])
+    import multiprocessing  # loaded here: a single-file `graphtools analyze` does not need it
+    from concurrent.futures import ProcessPoolExecutor
+
     threads = max(1, (os.cpu_count() or 1) // jobs)
     with ProcessPoolExecutor(min(jobs, len(files)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_init_process, initargs=(threads,)) as pool:
