@@ -7,9 +7,8 @@ block) into a bipartite graph and measure it.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -241,10 +240,12 @@ class ModelReport:
 
 
 @with_blas_threads
-def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = False) -> LayerReport:
+def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = False, *,
+                  cover: bool = True) -> LayerReport:
     """Measure one bipartite graph: degrees, components, binary and weighted spectra,
-    normalized gap, Ramanujan bound and gap, Delta_s, biregularity; with ``bounds``,
-    the expansion bounds of :mod:`graphtools.expansion` too.
+    normalized gap, Ramanujan bound and gap, Delta_s, biregularity, the universal cover's radius
+    (without ``cover``: left out, for :func:`with_cover` to add later); with ``bounds``, the
+    expansion bounds of :mod:`graphtools.expansion` too.
 
     Example
     -------
@@ -259,10 +260,11 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
     # four independent measurements, longest first; their sparse products release the GIL (scipy's eigh
     # and the cover's Python-level steps do not), so on a large graph they share the thread budget
     # (graphtools.threads.run_concurrently)
-    cover, binary, weighted, norm_gap = run_concurrently(
-        [lambda: cover_radius(B), lambda: top_singular_values(B, 2, method),
-         lambda: top_singular_values(W, 2, method), lambda: normalized_gap(B, method)],
-        workers=None if graph.nnz >= CONCURRENT_MIN_EDGES else 1)
+    tasks = [lambda: top_singular_values(B, 2, method), lambda: top_singular_values(W, 2, method),
+             lambda: normalized_gap(B, method)]
+    measured = run_concurrently(([lambda: cover_radius(B)] if cover else []) + tasks,
+                                workers=None if graph.nnz >= CONCURRENT_MIN_EDGES else 1)
+    binary, weighted, norm_gap = measured[-3:]
     s1, s2 = _clean(*(float(x) for x in binary))
     w1, w2 = _clean(*(float(x) for x in weighted))
     degrees = average_degrees(B)
@@ -272,7 +274,7 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
         from graphtools.expansion import expansion_bounds
 
         extra = expansion_bounds(B, s2, None if norm_gap is None else 1.0 - norm_gap).to_dict()
-    return LayerReport(
+    report = LayerReport(
         name=graph.name,
         gate=graph.gate,
         shape=(n_out, n_in),
@@ -292,10 +294,25 @@ def analyze_graph(graph: BipartiteGraph, method: str = "auto", bounds: bool = Fa
         biregular=biregular_degrees(B),
         weighted=WeightedSpectrum(w1, w2, w1 - w2),
         bounds=extra,
-        cover_bound=cover,
-        cover_gap=cover_gap(s2, cover),
-        is_ramanujan_cover=is_ramanujan(s1, s2, cover),
     )
+    return with_cover(report, measured[0]) if cover else report
+
+
+def with_cover(report: LayerReport, cover: float | None) -> LayerReport:
+    """``report`` with the universal cover's radius ``cover`` (:func:`graphtools.cover.cover_radius` of
+    its graph, None for a graph without edges) and what follows from it: ``cover_gap`` and
+    ``is_ramanujan_cover``, from the report's own sigma_1 and sigma_2.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> from graphtools.graphs import bipartite
+    >>> r = with_cover(analyze_graph(bipartite(np.ones((3, 5))), cover=False), 3.5)
+    >>> r.cover_bound, round(r.cover_gap, 6), r.is_ramanujan_cover
+    (3.5, 3.5, True)
+    """
+    return replace(report, cover_bound=cover, cover_gap=cover_gap(report.sigma2, cover),
+                   is_ramanujan_cover=is_ramanujan(report.sigma1, report.sigma2, cover))
 
 
 def empty_report(shape: tuple[int, int], name: str = "", gate: str | None = None,
@@ -334,11 +351,36 @@ def empty_report(shape: tuple[int, int], name: str = "", gate: str | None = None
     )
 
 
+def _checked_graph(matrix, name: str, gate: str | None) -> BipartiteGraph:
+    """The bipartite graph of ``matrix`` (no zero dimension) once its cost fits the memory budget."""
+    rows, cols = matrix.shape
+    nnz = matrix.nnz if sp.issparse(matrix) else rows * cols
+    budget.check(budget.graph_bytes(rows, cols, nnz), f"measuring {name} ({rows} x {cols})")
+    return bipartite(matrix, name, gate)
+
+
+def weight_cover(matrix, name: str = "") -> float | None:
+    """The universal cover's radius of the graph of ``matrix`` (:func:`graphtools.cover.cover_radius`),
+    after the memory check of :func:`analyze_weight`; None for a matrix without edges.  With
+    ``analyze_weight(matrix, name, cover=False)`` and :func:`with_cover`, the same report as
+    ``analyze_weight(matrix, name)``, in two parts that may run in different processes.
+
+    Example
+    -------
+    >>> import numpy as np
+    >>> round(weight_cover(np.ones((3, 5))), 6)   # K_{3,5}: sqrt(2) + sqrt(4)
+    3.414214
+    """
+    if 0 in matrix.shape:
+        return None
+    return cover_radius(_checked_graph(matrix, name, None).binary)
+
+
 def analyze_weight(matrix, name: str = "", gate: str | None = None, method: str = "auto",
-                   bounds: bool = False) -> LayerReport:
+                   bounds: bool = False, *, cover: bool = True) -> LayerReport:
     """:func:`analyze_graph` of the bipartite graph of ``matrix`` after checking its cost against the
     memory budget (:func:`graphtools.budget.graph_bytes`); a matrix with a zero dimension goes to
-    :func:`empty_report`.
+    :func:`empty_report`.  Without ``cover``, the cover radius is left out (:func:`weight_cover`).
 
     Example
     -------
@@ -350,9 +392,7 @@ def analyze_weight(matrix, name: str = "", gate: str | None = None, method: str 
     rows, cols = matrix.shape
     if rows * cols == 0:
         return empty_report((rows, cols), name, gate, bounds)
-    nnz = matrix.nnz if sp.issparse(matrix) else rows * cols
-    budget.check(budget.graph_bytes(rows, cols, nnz), f"measuring {name} ({rows} x {cols})")
-    return analyze_graph(bipartite(matrix, name, gate), method, bounds)
+    return analyze_graph(_checked_graph(matrix, name, gate), method, bounds, cover=cover)
 
 
 def step_biadjacency(layer: RecurrentLayer, gates: str = "union"):
@@ -439,9 +479,10 @@ def analyze_checkpoint(path: str | os.PathLike, gates: bool = False, method: str
                          module=module, notes=loaded.notes, skipped=[s.to_dict() for s in loaded.skipped])
 
 
-def _weight_rows(weight, matrix, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
-    """The report of one weight (and of its gate blocks with ``gates``) from its ``matrix``."""
-    rows = [analyze_weight(matrix, weight.name, method=method, bounds=bounds)]
+def _weight_rows(weight, matrix, gates: bool, method: str, bounds: bool, cover: bool = True) -> list[LayerReport]:
+    """The report of one weight (its own row without the cover radius unless ``cover``) and of its gate
+    blocks with ``gates``, from its ``matrix``."""
+    rows = [analyze_weight(matrix, weight.name, method=method, bounds=bounds, cover=cover)]
     if gates and weight.gates:
         for gate, block in gate_blocks(matrix, weight.gates):
             rows.append(analyze_weight(block, weight.name, gate, method, bounds))
@@ -464,7 +505,34 @@ def weight_processes(weights) -> int:
     sizes = [int(np.prod(np.shape(weight.matrix))) for weight in weights]
     if len(sizes) < 2 or max(sizes) > PROCESS_MAX_ENTRIES or sum(sizes) < PROCESS_MIN_ENTRIES or not can_fork():
         return 1
-    return free_workers(min(threads(), len(sizes)))
+    if not all(isinstance(weight.matrix, np.ndarray) for weight in weights):
+        return 1  # a weight still to be read (a torch tensor on a device): one in memory at a time
+    return free_workers(min(threads(), 2 * len(sizes)))
+
+
+def _rows_in_processes(weights, processes: int, gates: bool, method: str, bounds: bool) -> list[LayerReport]:
+    """Every weight's rows (:func:`_weight_rows`), measured in ``processes`` processes
+    (:func:`graphtools.forked.map_forked`).  Each weight's own cover radius is a task of its own
+    (:func:`weight_cover`, added by :func:`with_cover`), so that three equal weights share two
+    processes evenly; tasks go out costliest first (rows about twice their cover)."""
+    matrices = [np.asarray(weight.matrix) for weight in weights]
+    tasks = sorted([(2 * m.size, "rows", i) for i, m in enumerate(matrices)]
+                   + [(m.size, "cover", i) for i, m in enumerate(matrices) if m.size], key=lambda t: -t[0])
+
+    def run(task):
+        _, kind, i = task
+        if kind == "cover":
+            return weight_cover(matrices[i], weights[i].name)
+        return _weight_rows(weights[i], matrices[i], gates, method, bounds, cover=False)
+
+    with worker_budget(processes):
+        results = map_forked(run, tasks, workers=processes)
+    found = {(kind, i): result for (_, kind, i), result in zip(tasks, results)}
+    layers: list[LayerReport] = []
+    for i in range(len(weights)):
+        own, *blocks = found["rows", i]
+        layers += [with_cover(own, found["cover", i]) if ("cover", i) in found else own, *blocks]
+    return layers
 
 
 @with_blas_threads
@@ -475,7 +543,9 @@ def analyze_model(model: ModelDescription, source: str, format: str, *, gates: b
     """The :class:`ModelReport` of a described model (what :func:`analyze_checkpoint` returns for
     a file); ``source`` and ``format`` label it, ``notes`` and ``skipped`` come from the reader.
     Each weight's matrix is read (``np.asarray``) once, when its row is measured, so a lazily
-    loaded weight is in memory one at a time.  Option errors are raised before any spectral work.
+    loaded weight is in memory one at a time; mid-sized weights already in memory are measured in
+    forked processes (:func:`weight_processes`), with the same report bit for bit.  Option errors
+    are raised before any spectral work.
 
     Example
     -------
@@ -493,12 +563,11 @@ def analyze_model(model: ModelDescription, source: str, format: str, *, gates: b
     if unfold_gates not in GATE_MODES:
         raise GraphtoolsError(f"gates must be one of {', '.join(GATE_MODES)}, not {unfold_gates!r}")
     processes = weight_processes(model.weights)
-    # each matrix is read (own dtype: as_csr converts only the nonzeros to float64) when its weight is
-    # handed out, so one weight per process is in memory at a time
-    weights = ((weight, np.asarray(weight.matrix)) for weight in model.weights)
-    with worker_budget(processes) if processes > 1 else contextlib.nullcontext():
-        rows = map_forked(lambda pair: _weight_rows(*pair, gates, method, bounds), weights, workers=processes)
-    layers: list[LayerReport] = [row for weight_rows in rows for row in weight_rows]
+    if processes > 1:
+        layers = _rows_in_processes(model.weights, processes, gates, method, bounds)
+    else:  # each matrix read (own dtype: as_csr converts only the nonzeros to float64) when it is measured
+        layers = [row for weight in model.weights
+                  for row in _weight_rows(weight, np.asarray(weight.matrix), gates, method, bounds)]
     unfolded = [analyze_unfolded(model, unfold_steps, unfold_gates, method=method, module=i) for i in chosen]
     notes = list(notes)
     note = dense_note(layer.density for layer in layers if layer.gate is None)

@@ -3,36 +3,35 @@
 Why processes.  Measuring a mid-sized weight (a 2048 x 512 LSTM block) is some thousands of short
 numpy and scipy calls, and the universal cover's Newton iteration is Python-bound; two threads
 hand the GIL to and fro and finished two such weights in 0.24 s against 0.31 s on one thread, while
-two forked processes took 0.16 s (``benchmarks/bench_analyze.py``, docs/benchmarks.md).  A fork
-costs about 3 ms and copies nothing up front: the child sees the parent's arrays as they were.
+two forked processes took 0.16 s (docs/benchmarks.md).  A fork costs about 3 ms and copies nothing
+up front: a child sees the caller's arrays as they were.
 
-How.  :func:`map_forked` computes ``function(item)`` for every item in order, keeping up to
-``workers - 1`` children busy next to the calling process: an item goes to a child when one is
-free and is computed by the caller otherwise, so the caller never waits while there is work.
-Each child sends its pickled result through a pipe and leaves by ``os._exit``: it never returns
-into the caller's stack, so no ``finally`` block or ``atexit`` handler of the caller runs twice
-and no buffered output is written twice.  A child that fails in any way (an exception, a signal,
-a result that does not unpickle) is not trusted with an answer: the caller computes that item
-itself, so an error is raised as without children, from the calling process (where two items
+How.  :func:`map_forked` forks ``workers - 1`` children once, each with the whole list of items in
+its (copy-on-write) memory, and from then on every process, the caller included, takes the next
+item not yet taken (its index read from a pipe the caller filled) until none is left: a process that
+finishes early takes more, so items of uneven cost share out well (pass the costliest first).  Each
+child keeps its results and, once out of items, sends them pickled through a pipe and leaves by
+``os._exit``: it never returns into the caller's stack, so no ``finally`` block or ``atexit``
+handler of the caller runs twice and no buffered output is written twice.  An item that a child
+did not answer (it raised, was killed, or its results did not unpickle) is computed by the caller
+at the end, so an error is raised as without children, from the calling process (where two items
 fail, the one raised is the first the caller meets, not necessarily the first in order).  When the
 caller raises or is interrupted, its children are killed and reaped before the error goes on.
 
-When.  Only where forking is safe (:func:`can_fork`): Linux (macOS's Accelerate and
-Objective-C runtime are not fork-safe), from the main thread of a process with no other Python
-thread (a thread holding a lock at the fork would leave the child deadlocked; OpenBLAS's own idle
-threads are shut down and restarted around a fork by OpenBLAS).
+When.  Only where forking is safe (:func:`can_fork`): Linux (macOS's Accelerate and Objective-C
+runtime are not fork-safe), from the main thread of a process with no other Python thread (a
+thread holding a lock at the fork would leave the child deadlocked; OpenBLAS's own idle threads are
+shut down and restarted around a fork by OpenBLAS).
 """
 
 from __future__ import annotations
 
 import os
 import pickle
-import select
 import signal
 import sys
 import threading
 import warnings
-from collections import deque
 
 
 def can_fork() -> bool:
@@ -48,8 +47,42 @@ def can_fork() -> bool:
             and threading.current_thread() is threading.main_thread() and threading.active_count() == 1)
 
 
-def _start(function, item, setup):
-    """Fork a child computing ``function(item)``; ``(pid, read end)``, or None when the fork failed."""
+#: Items handed out through one pipe of 4-byte indices: 4 KiB, the smallest pipe buffer Linux gives,
+#: so the caller writes them all before any process reads; longer lists go in such chunks.
+CHUNK = 1024
+
+
+def _take(queue: int) -> int | None:
+    """The next item's index from the pipe ``queue``, or None when every item is taken.  A read of
+    4 bytes from a pipe holding whole 4-byte records is atomic: no lock, so no process can die
+    holding one."""
+    record = os.read(queue, 4)
+    return int.from_bytes(record, "little") if len(record) == 4 else None
+
+
+def _child(function, items, queue: int, setup, write_end: int) -> None:
+    """A child's whole life: take items until none is left, send ``{index: result}``, exit."""
+    code = 1
+    try:  # never leaves this block except by os._exit
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, quietly
+        if setup is not None:
+            setup()
+        done = {}
+        try:
+            while (index := _take(queue)) is not None:
+                done[index] = function(items[index])
+        except Exception:  # this item (and any it did not take) falls to the caller
+            pass
+        with open(write_end, "wb") as pipe:
+            pipe.write(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _start(function, items, queue: int, setup):
+    """Fork one child; ``(pid, read end)``, or None when the fork failed."""
     read_end, write_end = os.pipe()
     try:
         with warnings.catch_warnings():
@@ -61,53 +94,43 @@ def _start(function, item, setup):
         os.close(read_end)
         os.close(write_end)
         return None
-    if pid:
-        os.close(write_end)
-        return pid, read_end
-    code = 1
-    try:  # the child: never leaves this block except by os._exit
+    if pid == 0:
         os.close(read_end)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, quietly
-        if setup is not None:
-            setup()
-        data = pickle.dumps(function(item), protocol=pickle.HIGHEST_PROTOCOL)
-        with open(write_end, "wb") as pipe:
-            pipe.write(data)
-        code = 0
-    finally:
-        os._exit(code)
+        _child(function, items, queue, setup, write_end)
+    os.close(write_end)
+    return pid, read_end
 
 
-def _finish(pid: int, read_end: int):
-    """The child's result: ``(True, value)``, or ``(False, None)`` when it failed in any way."""
+def _results(pid: int, read_end: int) -> dict:
+    """What a child answered: ``{index: result}``, empty when it failed before it could send them."""
     with open(read_end, "rb") as pipe:
         data = pipe.read()
     _, status = os.waitpid(pid, 0)
     if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
-        return False, None
+        return {}
     try:
-        return True, pickle.loads(data)
-    except Exception:  # a truncated or unreadable result: the caller computes it instead
-        return False, None
+        done = pickle.loads(data)
+    except Exception:  # a truncated or unreadable message: the caller computes those items
+        return {}
+    return done if isinstance(done, dict) else {}
 
 
 def map_forked(function, items, *, workers: int, setup=None) -> list:
-    """``[function(item) for item in items]``, with up to ``workers - 1`` of the calls in forked
-    children (module docstring).
+    """``[function(item) for item in items]``, shared among the caller and up to ``workers - 1``
+    forked children (module docstring).
 
     Parameters
     ----------
     function : callable
         Called with one item; its result must pickle.
     items : iterable
-        Taken one at a time, only when the item is handed out: a generator that reads a weight
-        from a file holds one weight per process in memory.
+        With children, read into a list first (every child needs them all); without (one worker,
+        fewer than two items, or :func:`can_fork` False), taken one at a time, so a generator that
+        reads each item from a file holds one in memory.
     workers : int
-        Processes in all, the caller included; 1 (or where :func:`can_fork` is False): no child.
+        Processes in all, the caller included.
     setup : callable, optional
-        Called without arguments in each child before ``function`` (e.g. to set the child's
-        thread budget).
+        Called without arguments in each child before its first item (e.g. to set its thread budget).
 
     Returns
     -------
@@ -120,39 +143,50 @@ def map_forked(function, items, *, workers: int, setup=None) -> list:
     [0, 1, 4, 9, 16]
     """
     children = int(workers) - 1 if can_fork() else 0
+    if children < 1:
+        return [function(item) for item in items]
+    items = list(items)
     results: list = []
-    running: deque = deque()  # (index, item, pid, read end), oldest first
+    for start in range(0, len(items), CHUNK):
+        results += _shared(function, items[start:start + CHUNK], children, setup)
+    return results
 
-    def collect(block: bool) -> None:
-        while running:
-            index, item, pid, read_end = running[0]
-            if not block and not select.select([read_end], [], [], 0)[0]:
-                return
-            running.popleft()
-            ok, value = _finish(pid, read_end)
-            results[index] = value if ok else function(item)
 
+def _shared(function, items: list, children: int, setup) -> list:
+    """:func:`map_forked` of at most ``CHUNK`` items with ``children`` children."""
+    if len(items) < 2:
+        return [function(item) for item in items]
+    queue, write_end = os.pipe()
+    running = []
     try:
-        for item in items:  # (not enumerate: its reused result tuple would keep the last item alive)
-            index = len(results)
-            results.append(None)
-            child = _start(function, item, setup) if len(running) < children else None
+        os.write(write_end, b"".join(index.to_bytes(4, "little") for index in range(len(items))))
+        os.close(write_end)  # a read of the empty pipe now ends the taking (EOF)
+        write_end = None
+        for _ in range(min(children, len(items) - 1)):
+            child = _start(function, items, queue, setup)
             if child is not None:
-                running.append((index, item, *child))
-            else:
-                results[index] = function(item)
-            item = None  # dropped before the next is read: one item in memory when there is no child
-            collect(block=False)
-        collect(block=True)
+                running.append(child)
+        done: dict = {}
+        while (index := _take(queue)) is not None:
+            done[index] = function(items[index])
+        while running:
+            done.update(_results(*running[-1]))
+            running.pop()
+        return [done[index] if index in done else function(items[index]) for index in range(len(items))]
     finally:
-        for _, _, pid, read_end in running:  # only after an exception or an interrupt
+        os.close(queue)
+        if write_end is not None:
+            os.close(write_end)
+        for pid, read_end in running:  # only after an exception or an interrupt
             try:
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
                 pass
-            os.waitpid(pid, 0)
-            os.close(read_end)
-    return results
+            try:
+                os.close(read_end)
+            except OSError:  # closed already by _results
+                pass
 
 
 __all__ = ["can_fork", "map_forked"]

@@ -20,12 +20,38 @@ from graphtools.forked import can_fork, map_forked
 pytestmark = pytest.mark.skipif(not can_fork(), reason="forking needs Linux and a single-threaded process")
 
 
-def test_results_keep_their_order_and_children_compute_some():
+def wait_for(folder, count=1, timeout=60):
+    """Block until ``folder`` holds ``count`` marker files (children announce themselves there)."""
+    deadline = time.monotonic() + timeout
+    while len(list(folder.glob("child*"))) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no child took an item within {timeout} s")
+        time.sleep(0.005)
+
+
+def marking(folder, parent, function):
+    """``function`` where a child first leaves a marker and the caller, on item 0 (the first it takes),
+    waits for one: so children take items whatever the machine's load."""
+    def run(x):
+        if os.getpid() != parent:
+            (folder / f"child-{os.getpid()}-{x}").write_text("")
+        elif x == 0:
+            wait_for(folder)
+        return function(x)
+    return run
+
+
+def test_results_keep_their_order_and_children_compute_some(tmp_path):
     parent = os.getpid()
-    out = map_forked(lambda x: (x * x, os.getpid()), range(8), workers=3)
+    out = map_forked(marking(tmp_path, parent, lambda x: (x * x, os.getpid())), range(8), workers=3)
     assert [value for value, _ in out] == [x * x for x in range(8)]
-    assert {pid for _, pid in out} - {parent}  # at least one item was computed in a child
+    assert {pid for _, pid in out} - {parent}  # some items were computed in a child
     assert os.getpid() == parent
+
+
+def test_more_items_than_one_pipe_holds_go_in_chunks(monkeypatch):
+    monkeypatch.setattr(forked, "CHUNK", 3)
+    assert map_forked(lambda x: -x, range(10), workers=2) == [-x for x in range(10)]
 
 
 def test_one_worker_or_another_thread_alive_means_no_child():
@@ -42,20 +68,33 @@ def test_one_worker_or_another_thread_alive_means_no_child():
         helper.join()
 
 
-def test_setup_runs_in_each_child_before_the_function():
+def test_one_worker_takes_a_generator_lazily():
+    seen = []
+
+    def numbers():
+        for x in range(3):
+            seen.append(x)
+            yield x
+
+    assert map_forked(lambda x: (x, list(seen)), numbers(), workers=1) == [(0, [0]), (1, [0, 1]), (2, [0, 1, 2])]
+
+
+def test_setup_runs_in_each_child_before_the_function(tmp_path):
     state = {"set": False}
 
     def setup():
         state["set"] = True
 
-    out = map_forked(lambda _: (os.getpid(), state["set"]), range(6), workers=2, setup=setup)
     parent = os.getpid()
+    out = map_forked(marking(tmp_path, parent, lambda _: (os.getpid(), state["set"])), range(6), workers=2,
+                     setup=setup)
+    assert {pid for pid, _ in out} - {parent}
     assert all(flag == (pid != parent) for pid, flag in out)
     assert state["set"] is False  # the caller's own state is untouched
 
 
 @pytest.mark.parametrize("failure", ["raise", "exit", "kill", "unpicklable"])
-def test_a_failed_child_is_answered_by_the_caller(failure):
+def test_a_failed_child_is_answered_by_the_caller(failure, tmp_path):
     parent = os.getpid()
 
     def function(x):
@@ -69,18 +108,20 @@ def test_a_failed_child_is_answered_by_the_caller(failure):
             return lambda: x  # cannot be pickled
         return x + 100
 
-    assert map_forked(function, range(5), workers=2) == [x + 100 for x in range(5)]
+    assert map_forked(marking(tmp_path, parent, function), range(5), workers=2) == [x + 100 for x in range(5)]
+    assert list(tmp_path.glob("child*"))  # a child did take an item
 
 
-def test_an_error_in_a_child_is_raised_by_the_caller():
+def test_an_error_in_a_child_is_raised_by_the_caller(tmp_path):
     def function(x):
-        if x == 0:
+        if x == 1:
             raise ValueError(f"item {x}")
         return x
 
-    # item 0 goes to a child, which fails; the caller computes it again and raises its error
-    with pytest.raises(ValueError, match="item 0"):
-        map_forked(function, range(4), workers=2)
+    # the caller takes item 0 and waits there until the child has taken item 1, the next one
+    with pytest.raises(ValueError, match="item 1"):
+        map_forked(marking(tmp_path, os.getpid(), function), range(4), workers=2)
+    assert [p.name.rsplit("-", 1)[1] for p in tmp_path.glob("child*")] == ["1"]
 
 
 def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
@@ -91,8 +132,7 @@ def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
             (tmp_path / f"child{x}").write_text(str(os.getpid()))
             time.sleep(60)
             return x
-        while len(list(tmp_path.iterdir())) < 2:  # both children have started
-            time.sleep(0.01)
+        wait_for(tmp_path, 2)  # both children have taken an item
         raise KeyError("caller")
 
     with pytest.raises(KeyError, match="caller"):
@@ -120,16 +160,14 @@ def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
     """)
     process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 60
-    while not list(tmp_path.glob("child*")) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(tmp_path)
     [pid_file] = list(tmp_path.glob("child*"))
     child = int(pid_file.read_text())
     os.kill(process.pid, signal.SIGINT)  # the caller only: its cleanup must end the child
     _, stderr = process.communicate(timeout=60)
     assert process.returncode != 0
     assert "KeyboardInterrupt" in stderr
-    for _ in range(500):  # the caller's cleanup killed it; it is gone once init has reaped it
+    for _ in range(500):  # the caller's cleanup killed and reaped it
         try:
             os.kill(child, 0)
         except ProcessLookupError:
@@ -163,22 +201,31 @@ def test_a_checkpoint_in_processes_gives_the_one_process_report_bit_for_bit(two_
     model = read_checkpoint(path).model
     two_processes.setattr(analysis, "PROCESS_MIN_ENTRIES", 1)
     assert weight_processes(model.weights) == 2
-    seen = []
+    parent, log = os.getpid(), tmp_path / "measured"
     measure = analysis.analyze_weight
 
     def spy(matrix, name="", *args, **kwargs):
-        seen.append((os.getpid(), T.threads(), T.current_threads()))
+        with open(log, "a") as handle:  # every process, its budget and BLAS threads while measuring
+            handle.write(f"{os.getpid()} {T.threads()} {T.current_threads()}\n")
+        if os.getpid() == parent:
+            deadline = time.monotonic() + 60  # until a child has measured something too
+            while not any(line.split()[0] != str(parent) for line in log.read_text().splitlines()):
+                assert time.monotonic() < deadline, "no child measured a weight"
+                time.sleep(0.005)
         return measure(matrix, name, *args, **kwargs)
 
     two_processes.setattr(analysis, "analyze_weight", spy)
     parallel = analyze_checkpoint(path, gates=True, bounds=True)
+    entries = [line.split() for line in log.read_text().splitlines()]
+    assert len({pid for pid, _, _ in entries}) == 2
+    assert all((budget, blas) == ("1", "1") for _, budget, blas in entries)  # one thread each process
     two_processes.setattr(analysis, "PROCESS_MIN_ENTRIES", 1 << 40)
+    two_processes.setattr(analysis, "analyze_weight", measure)
     assert weight_processes(model.weights) == 1
     serial = analyze_checkpoint(path, gates=True, bounds=True)
     assert parallel == serial
     assert len(parallel.layers) == 4 * 5  # each weight and its four gates
-    # the caller measured its share on one thread (its children's measurements are not seen here)
-    assert 0 < len(seen) - 20 < 20 and all(entry[1:] == (1, 1) for entry in seen[:len(seen) - 20])
+    assert all(layer.cover_bound is not None for layer in parallel.layers)
     assert T.threads() == 2  # the budget is the caller's own again
 
 
