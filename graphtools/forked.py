@@ -16,7 +16,8 @@ handler of the caller runs twice and no buffered output is written twice.  An it
 did not answer (it raised, was killed, or its results did not unpickle) is computed by the caller
 at the end, so an error is raised as without children, from the calling process (where two items
 fail, the one raised is the first the caller meets, not necessarily the first in order).  When the
-caller raises or is interrupted, its children are killed and reaped before the error goes on.
+caller raises or is interrupted, its children are killed and reaped before the error goes on; when
+it is killed outright, the kernel kills them (``PR_SET_PDEATHSIG``).
 
 When.  Only where forking is safe (:func:`can_fork`): Linux (macOS's Accelerate and Objective-C
 runtime are not fork-safe), from the main thread of a process with no other Python thread (a
@@ -60,10 +61,25 @@ def _take(queue: int) -> int | None:
     return int.from_bytes(record, "little") if len(record) == 4 else None
 
 
-def _child(function, items, queue: int, setup, write_end: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when its parent ends (``PR_SET_PDEATHSIG``), so that a caller
+    killed outright (SIGKILL, SIGTERM) leaves no child computing for nobody; exit now if it has
+    already ended."""
+    import ctypes  # loaded in the child only
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # no prctl: the child ends when it finds the pipe closed
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _child(function, items, queue: int, setup, write_end: int, parent: int) -> None:
     """A child's whole life: take items until none is left, send ``{index: result}``, exit."""
     code = 1
     try:  # never leaves this block except by os._exit
+        _die_with(parent)
         if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, quietly
         if setup is not None:
@@ -84,6 +100,7 @@ def _child(function, items, queue: int, setup, write_end: int) -> None:
 def _start(function, items, queue: int, setup):
     """Fork one child; ``(pid, read end)``, or None when the fork failed."""
     read_end, write_end = os.pipe()
+    parent = os.getpid()
     try:
         with warnings.catch_warnings():
             # Python 3.12+ warns at any fork of a process with OS threads; OpenBLAS's idle pool counts
@@ -96,7 +113,7 @@ def _start(function, items, queue: int, setup):
         return None
     if pid == 0:
         os.close(read_end)
-        _child(function, items, queue, setup, write_end)
+        _child(function, items, queue, setup, write_end, parent)
     os.close(write_end)
     return pid, read_end
 

@@ -189,6 +189,38 @@ def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
         pytest.fail(f"child {child} still exists")
 
 
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has ended: no such process, or a zombie waiting to be reaped by init."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_caller_killed_outright_takes_its_children_with_it(tmp_path):
+    script = textwrap.dedent(f"""
+        import os, time
+        from pathlib import Path
+        from graphtools.forked import map_forked
+        folder, parent = Path({str(tmp_path)!r}), os.getpid()
+        def function(x):
+            if os.getpid() != parent:
+                (folder / f"child{{x}}").write_text(str(os.getpid()))
+            time.sleep(60)
+        map_forked(function, range(6), workers=3)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script])
+    wait_for(tmp_path, 2)
+    children = [int(p.read_text()) for p in tmp_path.glob("child*")]
+    process.kill()  # SIGKILL: no finally block of the caller runs
+    process.wait(timeout=60)
+    deadline = time.monotonic() + 60
+    while not all(gone(pid) for pid in children):
+        assert time.monotonic() < deadline, f"children {children} outlived their killed caller"
+        time.sleep(0.01)
+
+
 @pytest.fixture
 def two_processes(monkeypatch):
     """A checkpoint's weights measured in two processes, whatever else runs on this machine."""
