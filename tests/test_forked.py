@@ -158,35 +158,23 @@ def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
             os.kill(pid, 0)
 
 
-def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
+def start_sleepy_caller(folder, items: int, workers: int, **popen) -> subprocess.Popen:
+    """A process calling ``map_forked`` on items that sleep a minute, its children leaving their pid
+    in ``folder``; returned once ``workers - 1`` children have taken an item."""
     script = textwrap.dedent(f"""
         import os, time
         from pathlib import Path
         from graphtools.forked import map_forked
-        folder, parent = Path({str(tmp_path)!r}), os.getpid()
+        folder, parent = Path({str(folder)!r}), os.getpid()
         def function(x):
             if os.getpid() != parent:
                 (folder / f"child{{x}}").write_text(str(os.getpid()))
             time.sleep(60)
-        map_forked(function, range(4), workers=2)
+        map_forked(function, range({items}), workers={workers})
     """)
-    process = subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    wait_for(tmp_path)
-    [pid_file] = list(tmp_path.glob("child*"))
-    child = int(pid_file.read_text())
-    os.kill(process.pid, signal.SIGINT)  # the caller only: its cleanup must end the child
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode != 0
-    assert "KeyboardInterrupt" in stderr
-    for _ in range(500):  # the caller's cleanup killed and reaped it
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.01)
-    else:
-        pytest.fail(f"child {child} still exists")
+    process = subprocess.Popen([sys.executable, "-c", script], **popen)
+    wait_for(folder, workers - 1)
+    return process
 
 
 def gone(pid: int) -> bool:
@@ -198,27 +186,31 @@ def gone(pid: int) -> bool:
         return True
 
 
-def test_a_caller_killed_outright_takes_its_children_with_it(tmp_path):
-    script = textwrap.dedent(f"""
-        import os, time
-        from pathlib import Path
-        from graphtools.forked import map_forked
-        folder, parent = Path({str(tmp_path)!r}), os.getpid()
-        def function(x):
-            if os.getpid() != parent:
-                (folder / f"child{{x}}").write_text(str(os.getpid()))
-            time.sleep(60)
-        map_forked(function, range(6), workers=3)
-    """)
-    process = subprocess.Popen([sys.executable, "-c", script])
-    wait_for(tmp_path, 2)
+def wait_gone(pids, why: str) -> None:
+    deadline = time.monotonic() + 60
+    while not all(gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"children {pids} {why}"
+        time.sleep(0.01)
+
+
+def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
+    process = start_sleepy_caller(tmp_path, 4, 2, stderr=subprocess.PIPE, text=True,
+                                  preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     children = [int(p.read_text()) for p in tmp_path.glob("child*")]
+    os.kill(process.pid, signal.SIGINT)  # the caller only: its cleanup must end the child
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode != 0
+    assert "KeyboardInterrupt" in stderr
+    wait_gone(children, "outlived the interrupted caller")  # its cleanup killed and reaped them
+
+
+def test_a_caller_killed_outright_takes_its_children_with_it(tmp_path):
+    process = start_sleepy_caller(tmp_path, 6, 3)
+    children = [int(p.read_text()) for p in tmp_path.glob("child*")]
+    assert len(children) == 2
     process.kill()  # SIGKILL: no finally block of the caller runs
     process.wait(timeout=60)
-    deadline = time.monotonic() + 60
-    while not all(gone(pid) for pid in children):
-        assert time.monotonic() < deadline, f"children {children} outlived their killed caller"
-        time.sleep(0.01)
+    wait_gone(children, "outlived their killed caller")
 
 
 @pytest.fixture
