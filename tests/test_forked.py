@@ -41,8 +41,9 @@ def wait_for(folder, count=1, timeout=60):
 
 
 def marking(folder, parent, function):
-    """``function`` where a child first leaves a marker and the caller, on item 0 (the first it takes),
-    waits for one: so children take items whatever the machine's load."""
+    """``function`` where a child first leaves a marker, and the caller, if it takes item 0, waits
+    there until a child has left one: either way a child takes an item, whatever the machine's load
+    (which process reads item 0 first is a race)."""
     def run(x):
         if os.getpid() != parent:
             (folder / f"child-{os.getpid()}-{x}").write_text("")
@@ -125,15 +126,17 @@ def test_a_failed_child_is_answered_by_the_caller(failure, tmp_path):
 
 
 def test_an_error_in_a_child_is_raised_by_the_caller(tmp_path):
-    def function(x):
-        if x == 1:
+    parent = os.getpid()
+
+    def function(x):  # fails, in any process, on the item a child took (the child fails at once)
+        if os.getpid() != parent or list(tmp_path.glob(f"child-*-{x}")):
             raise ValueError(f"item {x}")
         return x
 
-    # the caller takes item 0 and waits there until the child has taken item 1, the next one
-    with pytest.raises(ValueError, match="item 1"):
-        map_forked(marking(tmp_path, os.getpid(), function), range(4), workers=2)
-    assert [p.name.rsplit("-", 1)[1] for p in tmp_path.glob("child*")] == ["1"]
+    with pytest.raises(ValueError, match=r"item \d") as info:
+        map_forked(marking(tmp_path, parent, function), range(4), workers=2)
+    [taken] = [p.name.rsplit("-", 1)[1] for p in tmp_path.glob("child*")]
+    assert str(info.value) == f"item {taken}"  # computed again by the caller, which raised it
 
 
 def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
@@ -141,7 +144,8 @@ def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
 
     def function(x):
         if os.getpid() != parent:
-            (tmp_path / f"child{x}").write_text(str(os.getpid()))
+            (tmp_path / f"pid{x}").write_text(str(os.getpid()))
+            os.replace(tmp_path / f"pid{x}", tmp_path / f"child{x}")  # whole when it appears
             time.sleep(60)
             return x
         wait_for(tmp_path, 2)  # both children have taken an item
@@ -149,7 +153,7 @@ def test_an_error_in_the_caller_kills_and_reaps_the_children(tmp_path):
 
     with pytest.raises(KeyError, match="caller"):
         map_forked(function, range(5), workers=3)
-    pids = [int(p.read_text()) for p in tmp_path.iterdir()]
+    pids = [int(p.read_text()) for p in tmp_path.glob("child*")]
     assert len(pids) == 2
     for pid in pids:
         with pytest.raises(ChildProcessError):
@@ -168,7 +172,8 @@ def start_sleepy_caller(folder, items: int, workers: int, **popen) -> subprocess
         folder, parent = Path({str(folder)!r}), os.getpid()
         def function(x):
             if os.getpid() != parent:
-                (folder / f"child{{x}}").write_text(str(os.getpid()))
+                (folder / f"pid{{x}}").write_text(str(os.getpid()))
+                os.replace(folder / f"pid{{x}}", folder / f"child{{x}}")  # whole when it appears
             time.sleep(60)
         map_forked(function, range({items}), workers={workers})
     """)
