@@ -492,9 +492,10 @@ def _weight_rows(weight, matrix, gates: bool, method: str, bounds: bool, cover: 
 
 def weight_processes(weights) -> int:
     """How many processes :func:`analyze_model` measures ``weights`` in: 1, or where forking is
-    possible (:func:`graphtools.forked.can_fork`) and the sizes pay for it (``PROCESS_MIN_ENTRIES``,
-    ``PROCESS_MAX_ENTRIES``), one per weight up to :func:`graphtools.threads.threads` and the
-    cores free right now (:func:`graphtools.threads.free_workers`).
+    possible (:func:`graphtools.forked.can_fork`), every weight is in memory already and the sizes
+    pay for it (``PROCESS_MIN_ENTRIES``, ``PROCESS_MAX_ENTRIES``): up to two per weight (its rows
+    and its cover radius are separate tasks), no more than :func:`graphtools.threads.threads` and
+    the cores free right now (:func:`graphtools.threads.free_workers`).
 
     Example
     -------
