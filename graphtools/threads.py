@@ -16,8 +16,8 @@ threads to be scheduled: a 256 x 64 SVD took 130 ms instead of 0.1 ms, and even 
   cores this process may run on) is what data-parallel workers and ``sweep --jobs``
   processes and ``analyze``'s forked processes (:mod:`graphtools.forked`, each under
   :func:`worker_budget`) divide among themselves (:func:`worker_threads`), each worker on one
-  BLAS thread, so workers x BLAS threads never exceeds the budget, and none on a core that
-  another process wants right now (:func:`free_workers`);
+  BLAS thread, so workers x BLAS threads never exceeds the budget (``analyze`` starts its
+  processes only on cores that no other process wants right now: :func:`free_workers`);
 * **independent measurements may share the budget too**: :func:`run_concurrently` runs
   a few calls whose work releases the GIL (sparse products, ARPACK's matrix products,
   numpy's LAPACK) on up to :func:`threads` threads, each with its share of BLAS threads.
