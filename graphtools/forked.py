@@ -19,6 +19,10 @@ fail, the one raised is the first the caller meets, not necessarily the first in
 caller raises or is interrupted, its children are killed and reaped before the error goes on; when
 it is killed outright, the kernel kills them (``PR_SET_PDEATHSIG``).
 
+:func:`start_child` forks one child for a job of the caller's own making (the numpy trainer's
+workers, which talk to the caller through a socket), with the same rules: it leaves by
+``os._exit``, dies with the caller, and is reaped through a :class:`Child` handle.
+
 When.  Only where forking is safe (:func:`can_fork`): Linux (macOS's Accelerate and Objective-C
 runtime are not fork-safe), from the main thread of a process with no other Python thread (a
 thread holding a lock at the fork would leave the child deadlocked; OpenBLAS's own idle threads are
@@ -27,11 +31,14 @@ shut down and restarted around a fork by OpenBLAS).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
+import time
 import warnings
 
 
@@ -69,37 +76,81 @@ def _die_with(parent: int) -> None:
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # no prctl: the child ends when it finds the pipe closed
+    except (OSError, AttributeError):  # no prctl: the child ends when it finds its pipe closed
         pass
     if os.getppid() != parent:
         os._exit(1)
 
 
-def _child(function, items, queue: int, setup, write_end: int, parent: int) -> None:
-    """A child's whole life: take items until none is left, send ``{index: result}``, exit."""
-    code = 1
-    try:  # never leaves this block except by os._exit
-        _die_with(parent)
-        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, quietly
-        if setup is not None:
-            setup()
-        done = {}
-        try:
-            while (index := _take(queue)) is not None:
-                done[index] = function(items[index])
-        except Exception:  # this item (and any it did not take) falls to the caller
-            pass
-        with open(write_end, "wb") as pipe:
-            pipe.write(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
-        code = 0
-    finally:
-        os._exit(code)
+class Child:
+    """A child process started by :func:`start_child`, with the :class:`subprocess.Popen` methods
+    its users need: ``pid``, ``returncode``, ``poll()``, ``wait(timeout)``, ``send_signal(sig)`` and
+    ``kill()``.
+
+    Example
+    -------
+    >>> child = start_child(lambda: None)
+    >>> child is None or child.wait(timeout=10) == 0
+    True
+    """
+
+    def __init__(self, pid: int):
+        self.pid, self.returncode = pid, None
+
+    def _reap(self, flags: int) -> int | None:
+        if self.returncode is None:
+            try:
+                pid, status = os.waitpid(self.pid, flags)
+            except ChildProcessError:  # reaped elsewhere
+                pid, status = self.pid, 255 << 8
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def poll(self) -> int | None:
+        """The exit code (minus the signal that ended it), or None while it runs."""
+        return self._reap(os.WNOHANG)
+
+    def wait(self, timeout: float | None = None) -> int:
+        """Wait for the child to end; :class:`subprocess.TimeoutExpired` after ``timeout`` seconds."""
+        if timeout is None:
+            return self._reap(0)
+        deadline = time.monotonic() + timeout
+        while self.poll() is None:
+            if time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"pid {self.pid}", timeout)
+            time.sleep(0.001)
+        return self.returncode
+
+    def send_signal(self, sig: int) -> None:
+        """Send ``sig`` unless the child has been reaped already."""
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL."""
+        self.send_signal(signal.SIGKILL)
 
 
-def _start(function, items, queue: int, setup):
-    """Fork one child; ``(pid, read end)``, or None when the fork failed."""
-    read_end, write_end = os.pipe()
+def start_child(function, *args) -> Child | None:
+    """Fork a child that runs ``function(*args)`` and leaves by ``os._exit`` (status 0 when the call
+    returned, 1 when it raised); None where :func:`can_fork` is False or the fork failed.
+
+    The child sees the caller's memory as it was at the fork (copy on write) and never returns into
+    the caller's stack.  It dies with the caller (``PR_SET_PDEATHSIG``), and a Ctrl-C ends it at once,
+    quietly, unless the caller ignores SIGINT.  Reap it with :meth:`Child.wait`.
+
+    Example
+    -------
+    >>> import os
+    >>> read_end, write_end = os.pipe()
+    >>> child = start_child(os.write, write_end, b"hello")
+    >>> os.close(write_end)
+    >>> child is None or (os.read(read_end, 5), child.wait()) == (b"hello", 0)
+    True
+    """
+    if not can_fork():
+        return None
     parent = os.getpid()
     try:
         with warnings.catch_warnings():
@@ -108,22 +159,52 @@ def _start(function, items, queue: int, setup):
                                     category=DeprecationWarning)
             pid = os.fork()
     except OSError:
-        os.close(read_end)
-        os.close(write_end)
         return None
-    if pid == 0:
-        os.close(read_end)
-        _child(function, items, queue, setup, write_end, parent)
+    if pid:
+        return Child(pid)
+    code = 1
+    try:  # never leaves this block except by os._exit
+        _die_with(parent)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends a child at once, quietly
+        function(*args)
+        code = 0
+    finally:
+        os._exit(code)
+
+
+def _child(function, items, queue: int, setup, read_end: int, write_end: int) -> None:
+    """A :func:`map_forked` child's whole life: take items until none is left, send
+    ``{index: result}``."""
+    os.close(read_end)
+    if setup is not None:
+        setup()
+    done = {}
+    try:
+        while (index := _take(queue)) is not None:
+            done[index] = function(items[index])
+    except Exception:  # this item (and any it did not take) falls to the caller
+        pass
+    with open(write_end, "wb") as pipe:
+        pipe.write(pickle.dumps(done, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _start(function, items, queue: int, setup):
+    """Fork one :func:`map_forked` child; ``(child, read end)``, or None when the fork failed."""
+    read_end, write_end = os.pipe()
+    child = start_child(_child, function, items, queue, setup, read_end, write_end)
     os.close(write_end)
-    return pid, read_end
+    if child is None:
+        os.close(read_end)
+        return None
+    return child, read_end
 
 
-def _results(pid: int, read_end: int) -> dict:
+def _results(child: Child, read_end: int) -> dict:
     """What a child answered: ``{index: result}``, empty when it failed before it could send them."""
     with open(read_end, "rb") as pipe:
         data = pipe.read()
-    _, status = os.waitpid(pid, 0)
-    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
+    if child.wait() != 0:
         return {}
     try:
         done = pickle.loads(data)
@@ -194,16 +275,14 @@ def _shared(function, items: list, children: int, setup) -> list:
         os.close(queue)
         if write_end is not None:
             os.close(write_end)
-        for pid, read_end in running:  # only after an exception or an interrupt
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-            except (ProcessLookupError, ChildProcessError):
-                pass
+        for child, read_end in running:  # only after an exception or an interrupt
+            with contextlib.suppress(ProcessLookupError):
+                child.kill()
+            child.wait()
             try:
                 os.close(read_end)
             except OSError:  # closed already by _results
                 pass
 
 
-__all__ = ["can_fork", "map_forked"]
+__all__ = ["Child", "can_fork", "map_forked", "start_child"]

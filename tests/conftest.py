@@ -89,3 +89,23 @@ def speech_root(tmp_path):
     (root / "testing_list.txt").write_text("yes/spk2_nohash_0.wav\nno/spk2_nohash_0.wav\nup/spk2_nohash_0.wav\n")
     (root / "LICENSE").write_text("not a class\n")
     return root
+
+
+# ------------------------------------------------------------------ processes
+
+
+def gone(pid: int) -> bool:
+    """Whether ``pid`` has ended: no such process, or a zombie waiting to be reaped by init."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rpartition(")")[2].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def wait_gone(pids, why: str) -> None:
+    """Wait up to a minute for every process in ``pids`` to be :func:`gone`; fail naming ``why``."""
+    deadline = time.monotonic() + 60
+    while not all(gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, f"children {pids} {why}"
+        time.sleep(0.01)

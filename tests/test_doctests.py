@@ -32,7 +32,7 @@ MODULES = {
     "graphtools.nn.run": 2,
     "graphtools.nn.replicas": 3,
     "graphtools.threads": 14,
-    "graphtools.forked": 2,
+    "graphtools.forked": 4,
 }
 
 

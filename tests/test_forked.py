@@ -17,6 +17,8 @@ from graphtools import forked
 from graphtools import threads as T
 from graphtools.forked import can_fork, map_forked
 
+from conftest import wait_gone
+
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="graphtools forks on Linux only")
 
 REAL_CAN_FORK = forked.can_fork
@@ -79,6 +81,23 @@ def test_one_worker_or_another_thread_alive_means_no_child(forking):
     finally:
         stop.set()
         helper.join()
+
+
+def test_start_child_runs_a_call_in_a_child_that_can_be_waited_for_and_killed(forking, tmp_path):
+    marker = tmp_path / "ran"
+    child = forked.start_child(lambda path, text: path.write_text(text), marker, "in the child")
+    assert child.wait(timeout=60) == 0 and child.poll() == 0 and child.returncode == 0
+    assert marker.read_text() == "in the child"
+    assert forked.start_child(lambda: 1 / 0).wait(timeout=60) == 1  # it raised: status 1, quietly
+    sleeper = forked.start_child(time.sleep, 60)
+    assert sleeper.poll() is None
+    with pytest.raises(subprocess.TimeoutExpired):
+        sleeper.wait(timeout=0.05)
+    sleeper.kill()
+    assert sleeper.wait(timeout=60) == -signal.SIGKILL
+    sleeper.kill()  # reaped already: nothing to signal, no error
+    forking.setattr(forked, "can_fork", lambda: False)
+    assert forked.start_child(time.sleep, 60) is None
 
 
 def test_one_worker_takes_a_generator_lazily():
@@ -180,22 +199,6 @@ def start_sleepy_caller(folder, items: int, workers: int, **popen) -> subprocess
     process = subprocess.Popen([sys.executable, "-c", script], **popen)
     wait_for(folder, workers - 1)
     return process
-
-
-def gone(pid: int) -> bool:
-    """Whether ``pid`` has ended: no such process, or a zombie waiting to be reaped by init."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().rpartition(")")[2].split()[0] in ("Z", "X")
-    except FileNotFoundError:
-        return True
-
-
-def wait_gone(pids, why: str) -> None:
-    deadline = time.monotonic() + 60
-    while not all(gone(pid) for pid in pids):
-        assert time.monotonic() < deadline, f"children {pids} {why}"
-        time.sleep(0.01)
 
 
 def test_ctrl_c_ends_the_caller_and_its_children(tmp_path):
