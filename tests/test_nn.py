@@ -2,6 +2,7 @@
 
 import functools
 import json
+import os
 
 import numpy as np
 import pytest
@@ -9,6 +10,8 @@ import pytest
 from graphtools.errors import GraphtoolsError
 from graphtools.io import load_state
 from graphtools.nn import SGD, Adam, SequenceClassifier, clip_grad_norm, evaluate, fit, load_model
+
+from conftest import wait_gone
 
 CELLS = ["rnn", "lstm", "gru"]
 
@@ -267,8 +270,17 @@ def _band_data(n=96, seed=9):
     return x, (x[:, :, 0].sum(axis=1) > 0).astype(np.int64)
 
 
+@pytest.fixture
+def forkable(monkeypatch):
+    """Workers forked even where an earlier test (Dask's) left a thread behind: it holds no lock
+    the workers need, and they must be the forked kind the test asks for."""
+    import graphtools.forked
+
+    monkeypatch.setattr(graphtools.forked, "can_fork", lambda: True)
+
+
 @pytest.mark.parametrize("cell", CELLS)
-def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
+def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch, forkable):
     import graphtools.nn.training as training
 
     x, y = _band_data()
@@ -277,47 +289,103 @@ def test_worker_processes_train_exactly_as_worker_threads(cell, monkeypatch):
 
     # the workers compute their parts from the first batch on (by default the caller computes them
     # while the workers start, which may be the whole of this short training)
-    monkeypatch.setattr(training, "Replicas", functools.partial(Replicas, wait_for_workers=True))
+    modes = {"forked": dict(wait_for_workers=True, fork=True), "spawned": dict(wait_for_workers=True, fork=False),
+             "threads": None, "spawned, caller first": dict(fork=False)}
     results = {}
-    for mode in ("processes", "threads", "processes, caller first"):
-        monkeypatch.setattr(training, "can_spawn", lambda: mode.startswith("processes"))
-        if mode == "processes, caller first":
-            monkeypatch.setattr(training, "Replicas", Replicas)
+    for mode, options in modes.items():
+        monkeypatch.setattr(training, "can_spawn", lambda: options is not None)
+        monkeypatch.setattr(training, "Replicas", functools.partial(Replicas, **(options or {})))
         model = SequenceClassifier(cell, 3, 8, 2, 2, seed=4)
         model.set_masks({"rnn.weight_hh_l1": mask})
         result = fit(model, x, y, epochs=2, batch_size=32, workers=2, seed=5, test=(x[:40], y[:40]))
         results[mode] = (model, result)
-    (processes, by_processes), (threads, by_threads) = results["processes"], results["threads"]
-    for name in threads.params:  # the same arithmetic in the same order: bit for bit
-        assert np.array_equal(processes.params[name], threads.params[name]), name
-        assert processes.params[name].base is None  # the model has its own arrays back
-    assert (processes.params["rnn.weight_hh_l1"][~mask] == 0).all()
-    assert [e["loss"] for e in by_processes.epochs] == [e["loss"] for e in by_threads.epochs]
-    assert by_processes.test.accuracy == by_threads.test.accuracy
-    first, _ = results["processes, caller first"]
+    threads, by_threads = results["threads"]
+    for mode in ("forked", "spawned"):
+        processes, by_processes = results[mode]
+        for name in threads.params:  # the same arithmetic in the same order: bit for bit
+            assert np.array_equal(processes.params[name], threads.params[name]), (mode, name)
+            assert processes.params[name].base is None  # the model has its own arrays back
+        assert (processes.params["rnn.weight_hh_l1"][~mask] == 0).all()
+        assert [e["loss"] for e in by_processes.epochs] == [e["loss"] for e in by_threads.epochs]
+        assert by_processes.test.accuracy == by_threads.test.accuracy
+    first, _ = results["spawned, caller first"]
     assert all(np.array_equal(first.params[name], threads.params[name]) for name in threads.params)
 
 
-def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error():
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "spawned"])
+def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error(fork, forkable):
+    from graphtools.forked import Child
     from graphtools.nn.replicas import Replicas
 
     x, y = _band_data(32)
     model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
     before = {name: value.copy() for name, value in model.params.items()}
-    with Replicas(model, 3, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+    with Replicas(model, 3, rows=32, example_shape=(6, 3), dtype=np.float32, fork=fork) as replicas:
         loss, logits, grads = replicas.loss_and_grads(x, y)
+        forward = replicas.forward(x)
         processes = list(replicas.processes)
         assert len(processes) == 2 and all(p.poll() is None for p in processes)
-    assert all(p.poll() is not None for p in processes)  # stopped on leaving the block
+        assert all(isinstance(p, Child) == fork for p in processes)
+    assert all(p.poll() == 0 for p in processes)  # stopped on leaving the block
     expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
     assert loss == pytest.approx(expect_loss, rel=1e-6) and np.allclose(logits, expect_logits, atol=1e-6)
+    assert np.array_equal(forward, logits)
     assert all(np.allclose(grads[k], expect_grads[k], atol=1e-6) for k in grads)
     assert all(np.array_equal(before[k], model.params[k]) for k in before)  # nothing trained here
     with pytest.raises(GraphtoolsError, match="training worker process ended unexpectedly"):
-        with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+        with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32, fork=fork) as replicas:
             replicas.processes[0].kill()
             replicas.processes[0].wait()
             replicas.loss_and_grads(x, y)
+
+
+class _Unpicklable(Exception):
+    def __reduce__(self):
+        raise TypeError("not to be pickled")
+
+
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "spawned"])
+def test_an_error_in_a_worker_is_raised_in_the_caller_and_the_workers_go_on(fork, forkable):
+    from graphtools.nn.replicas import Replicas
+
+    x, y = _band_data(32)
+    model = SequenceClassifier("rnn", 3, 8, 1, 2, seed=1)
+    bad = y.copy()
+    bad[20] = 7  # in the worker's half: its cross-entropy indexes past the 2 classes
+    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32, fork=fork,
+                  wait_for_workers=True) as replicas:
+        with pytest.raises(IndexError):
+            replicas.loss_and_grads(x, bad)
+        loss, _, _ = replicas.loss_and_grads(x, y)  # the replies stay in step after the error
+        assert loss == pytest.approx(model.loss_and_grads(x, y)[0], rel=1e-6)
+        bad = y.copy()
+        bad[3] = 7  # in the caller's half: the worker's reply is left unread by the error here
+        with pytest.raises(IndexError):
+            replicas.loss_and_grads(x, bad)
+        assert replicas.forward(x).shape == (32, 2)
+        assert replicas.loss_and_grads(x, y)[0] == loss
+
+
+def test_an_error_that_does_not_pickle_is_named_in_the_caller(monkeypatch, forkable):
+    import os
+
+    from graphtools.nn import classifier
+    from graphtools.nn.replicas import Replicas
+
+    x, y = _band_data(32)
+    model = SequenceClassifier("rnn", 3, 8, 1, 2, seed=1)
+    caller, forward = os.getpid(), classifier.SequenceClassifier.forward
+
+    def failing(self, *args, **kwargs):
+        if os.getpid() != caller:
+            raise _Unpicklable("a worker's own error")
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(classifier.SequenceClassifier, "forward", failing)  # seen by the forked worker
+    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32, fork=True,
+                  wait_for_workers=True) as replicas:
+        with pytest.raises(GraphtoolsError, match="a training worker failed: _Unpicklable: a worker's own error"):
+            replicas.forward(x)
 
 
 def test_replicas_compute_every_part_while_their_workers_start():
@@ -328,7 +396,8 @@ def test_replicas_compute_every_part_while_their_workers_start():
     x, y = _band_data(32)
     model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
     expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
-    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32) as replicas:
+    # a spawned worker (a fresh interpreter) takes long enough to start for this test to stop it first
+    with Replicas(model, 2, rows=32, example_shape=(6, 3), dtype=np.float32, fork=False) as replicas:
         worker = replicas.processes[0]
         worker.send_signal(signal.SIGSTOP)  # still importing numpy: it cannot have reported ready
         try:
@@ -361,3 +430,40 @@ def test_a_script_without_a_main_guard_trains_on_worker_processes(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("epochs 2") == 1
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as handle:
+        return [int(child) for child in handle.read().split()]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="reads the process tree from /proc")
+@pytest.mark.parametrize("how", ["ctrl-c", "kill -9"])
+def test_an_interrupted_or_killed_training_run_leaves_no_worker_behind(how, mnist, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "model.npz"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "graphtools.cli", "train", "--cell", "lstm", "--hidden", "8", "--data", str(mnist),
+         "--epochs", "5000", "--batch-size", "32", "--workers", "2", "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a terminal's foreground job
+    try:
+        assert process.stdout.readline().startswith("epoch 1:")  # the worker is running
+        workers = _children(process.pid)
+        assert len(workers) == 1
+        if how == "ctrl-c":
+            os.killpg(process.pid, signal.SIGINT)  # what a terminal does: the caller and its worker
+            _, stderr = process.communicate(timeout=60)
+            assert process.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+            assert load_model(out).cell == "lstm"  # the last whole epoch's checkpoint is intact
+        else:
+            process.kill()
+            process.wait(timeout=60)
+        wait_gone(workers, f"outlived their trainer ({how})")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
