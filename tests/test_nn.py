@@ -320,12 +320,15 @@ def test_replicas_stop_their_workers_and_a_dead_worker_is_a_clear_error(fork, fo
     x, y = _band_data(32)
     model = SequenceClassifier("lstm", 3, 8, 1, 2, seed=1)
     before = {name: value.copy() for name, value in model.params.items()}
-    with Replicas(model, 3, rows=32, example_shape=(6, 3), dtype=np.float32, fork=fork) as replicas:
-        loss, logits, grads = replicas.loss_and_grads(x, y)
+    with Replicas(model, 3, rows=32, example_shape=(6, 3), dtype=np.float32, fork=fork,
+                  wait_for_workers=True) as replicas:
+        loss, logits, grads = replicas.loss_and_grads(x, y)  # the workers are ready (so in their sessions)
         forward = replicas.forward(x)
         processes = list(replicas.processes)
         assert len(processes) == 2 and all(p.poll() is None for p in processes)
         assert all(isinstance(p, Child) == fork for p in processes)
+        # each in a session of its own: Ctrl-C is the caller's, and a busy machine's share is its own
+        assert all(os.getsid(p.pid) == p.pid != os.getsid(0) for p in processes)
     assert all(p.poll() == 0 for p in processes)  # stopped on leaving the block
     expect_loss, expect_logits, expect_grads = model.loss_and_grads(x, y)
     assert loss == pytest.approx(expect_loss, rel=1e-6) and np.allclose(logits, expect_logits, atol=1e-6)
