@@ -14,7 +14,7 @@ happens.
 
 Starting.  Where :func:`graphtools.forked.can_fork` (Linux, no other Python thread) a worker is a
 fork of the caller: it has the model, the block and the loaded modules at once, is ready in
-25-35 ms (a 60,000-digit seq-MNIST in memory), and dies with the caller.  Elsewhere, and with
+24-34 ms (a 60,000-digit seq-MNIST in memory), and dies with the caller.  Elsewhere, and with
 ``fork=False``, it is a fresh interpreter (``python -c``, no multiprocessing, so a user's script
 needs no ``if __name__ == "__main__"`` guard) in its own session, handed the block as an open
 file descriptor; it takes 0.35 s to import numpy, scipy and graphtools.  Each worker reports once
@@ -35,6 +35,8 @@ caller, and the next batch's message comes half a millisecond after a reply, and
 process costs about 0.1 ms on each side.  Together, per batch of LSTM-128 (two parts of 64): the
 ask 0.10 -> 0.02 ms, the wait for the reply 0.48 -> 0.34 ms.  A worker's exception is pickled
 back and raised in the caller, once every worker has replied, so the next batch starts in step.
+On a busy machine the polling cost nothing measurable: with a hog on every core an epoch took
+14.9 s, against 15.1 s with the pickled messages and no polling (docs/benchmarks.md).
 
 The parts are the consecutive slices :func:`~graphtools.nn.classifier.part_bounds` makes, the
 caller computing the first, and they are combined by
