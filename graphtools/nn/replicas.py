@@ -166,8 +166,8 @@ class Replicas:
     ``input`` is the shared batch buffer (``rows`` examples of ``example_shape`` and ``dtype``): a
     caller that writes the batch there saves a copy.  ``wait_for_workers``: wait for the workers to
     start rather than compute every part here until they have (the results are the same).
-    ``fork``: start the workers by forking this process (the default where
-    :func:`graphtools.forked.can_fork`), or (False) as fresh interpreters.
+    ``fork``: False starts the workers as fresh interpreters; otherwise they are forks of this
+    process where :func:`graphtools.forked.can_fork`, fresh interpreters elsewhere.
 
     Example
     -------
