@@ -138,10 +138,10 @@ def _receive_pickled(sock: socket.socket):
 def _reply_error(sock: socket.socket, exc: Exception) -> None:
     """Send ``exc`` (or, if it does not pickle, a GraphtoolsError naming it) to the caller."""
     try:
-        data = pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
     except Exception:  # noqa: BLE001 -- an exception that does not pickle is named instead
-        data = pickle.dumps(GraphtoolsError(f"a training worker failed: {type(exc).__name__}: {exc}"))
-    sock.sendall(_REPLY.pack(len(data), 0.0) + data)
+        exc = GraphtoolsError(f"a training worker failed: {type(exc).__name__}: {exc}")
+    _send_pickled(sock, exc)
 
 
 def can_spawn() -> bool:
@@ -283,7 +283,7 @@ class Replicas:
         replies = self._replies()
         for _, error in replies:
             if error is not None:
-                raise error if isinstance(error, BaseException) else _ended()
+                raise error
         return [(loss, self.logits[r][:bounds[r + 2] - bounds[r + 1]]) for r, (loss, _) in enumerate(replies)]
 
     def _started(self) -> bool:
