@@ -104,9 +104,9 @@ def _views(buffer, offsets: dict) -> dict[str, np.ndarray]:
             for key, (offset, shape, dtype) in offsets.items()}
 
 
-def _receive(sock: socket.socket, size: int, spin: float = SPIN) -> bytes:
-    """Exactly ``size`` bytes from ``sock``, polling it for up to ``spin`` seconds before sleeping on
-    it; EOFError when the other end has closed."""
+def _receive(sock: socket.socket, size: int) -> bytes:
+    """Exactly ``size`` bytes from ``sock``, polling it for up to :data:`SPIN` seconds before sleeping
+    on it; EOFError when the other end has closed."""
     data = b""
     deadline = None
     while len(data) < size:
@@ -114,7 +114,7 @@ def _receive(sock: socket.socket, size: int, spin: float = SPIN) -> bytes:
             chunk = sock.recv(size - len(data), socket.MSG_DONTWAIT)
         except BlockingIOError:
             now = time.perf_counter()
-            deadline = now + spin if deadline is None else deadline
+            deadline = now + SPIN if deadline is None else deadline
             if now < deadline:
                 continue
             chunk = sock.recv(size - len(data))
